@@ -1,6 +1,7 @@
 /** The list of command groups. Each module adds its subcommands to the root program. */
 import type { Command } from 'commander';
+import { registerBenchCommands } from './bench.js';
 
 export function registerCommands(program: Command): void {
-  void program;
+  registerBenchCommands(program);
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// `npm run bench`: runs corl's engine benchmarks and, when PyTorch is importable by a python3, the same model
+// in PyTorch (scripts/bench_reference.py), for a few thread settings each, interleaved, and prints the best
+// median of each and the ratio corl / PyTorch. One JSON line per measurement goes to stdout, then a summary.
+//   npm run bench -- --quick      (one thread setting, fewer steps)
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const quick = process.argv.includes('--quick');
+const settings = quick
+  ? [{ threads: 1, blas: 2 }]
+  : [
+      { threads: 1, blas: 2 },
+      { threads: 2, blas: 1 },
+      { threads: 1, blas: 1 },
+    ];
+
+function findPython() {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    const r = spawnSync(py, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+    if (r.status === 0) return { py, version: r.stdout.trim() };
+  }
+  return null;
+}
+
+function runJson(cmd, args, env) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: root, env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr}`);
+  const line = r.stdout.trim().split('\n').pop();
+  return JSON.parse(line);
+}
+
+const python = findPython();
+if (!python) console.error('note: no python3 with torch found; reporting corl only (Debian: apt-get install python3-torch)');
+
+const summary = {};
+for (const bench of ['train-step', 'sample']) {
+  const steps = quick ? '10' : bench === 'sample' ? '10' : '15';
+  const best = { corl: null, pytorch: null };
+  for (const s of settings) {
+    const env = { OPENBLAS_NUM_THREADS: String(s.blas), OMP_NUM_THREADS: String(s.threads) };
+    const c = runJson(process.execPath, [join(root, 'bin', 'corl.js'), 'bench', bench, '--json', '--steps', steps, '--threads', String(s.threads), '--blas-threads', String(s.blas)], env);
+    console.log(JSON.stringify({ impl: 'corl', ...c }));
+    if (!best.corl || c.ms_median < best.corl.ms_median) best.corl = { ...c, blas_threads: s.blas };
+    if (python) {
+      const p = runJson(python.py, [join(root, 'scripts', 'bench_reference.py'), bench, '--threads', String(s.threads), '--steps', steps], env);
+      p.blas_threads = s.blas;
+      console.log(JSON.stringify(p));
+      if (!best.pytorch || p.ms_median < best.pytorch.ms_median) best.pytorch = p;
+    }
+  }
+  summary[bench] = {
+    corl_ms: best.corl.ms_median,
+    corl_threads: `${best.corl.threads}+${best.corl.blas_threads} BLAS`,
+    pytorch_ms: best.pytorch?.ms_median ?? null,
+    pytorch_threads: best.pytorch ? `${best.pytorch.threads}+${best.pytorch.blas_threads} BLAS` : null,
+    ratio: best.pytorch ? Number((best.corl.ms_median / best.pytorch.ms_median).toFixed(3)) : null,
+  };
+}
+console.log(JSON.stringify({ summary, pytorch: python?.version ?? null }));
+for (const [bench, s] of Object.entries(summary)) {
+  const ref = s.pytorch_ms === null ? 'PyTorch not available' : `PyTorch ${s.pytorch_ms} ms (${s.pytorch_threads}), ratio ${s.ratio}x`;
+  console.log(`${bench}: corl ${s.corl_ms} ms (${s.corl_threads}); ${ref}`);
+}
