@@ -15,3 +15,4 @@ export * as F from './functional.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim.js';
 export * as lr from './lr.js';
+export * as safetensors from './safetensors.js';
