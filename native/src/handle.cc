@@ -2,6 +2,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <cmath>
+
 namespace corl {
 
 std::atomic<int64_t> g_live{0};
@@ -79,13 +81,18 @@ std::vector<int64_t> Ints(const Napi::Value& v) {
   if (!v.IsArray()) throw std::invalid_argument("expected an array of integers");
   auto arr = v.As<Napi::Array>();
   std::vector<int64_t> out(arr.Length());
-  for (uint32_t i = 0; i < arr.Length(); i++) out[i] = arr.Get(i).As<Napi::Number>().Int64Value();
+  for (uint32_t i = 0; i < arr.Length(); i++) out[i] = Int(arr.Get(i));
   return out;
 }
 
+// A JS number that is an exact integer (a fractional size, dim or index is an error, not truncated).
 int64_t Int(const Napi::Value& v) {
   if (!v.IsNumber()) throw std::invalid_argument("expected an integer");
-  return v.As<Napi::Number>().Int64Value();
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(std::trunc(d) == d && std::fabs(d) < 9223372036854775808.0)) {
+    throw std::invalid_argument("expected an integer, got " + std::to_string(d));
+  }
+  return static_cast<int64_t>(d);
 }
 
 double Num(const Napi::Value& v) {
@@ -105,9 +112,16 @@ at::TensorOptions Options(const Napi::Value& dtype, const Napi::Value& device) {
   return opts.device(ToDevice(device));
 }
 
+// A JS number that is an exact integer becomes an integral Scalar (as a Python int), so integer tensors keep
+// their dtype under scalar arithmetic (`ids.add(1)` stays int64); any other number is a double Scalar.
 at::Scalar ToScalar(const Napi::Value& v) {
   if (v.IsBoolean()) return at::Scalar(v.As<Napi::Boolean>().Value());
-  return at::Scalar(Num(v));
+  double d = Num(v);
+  bool negative_zero = d == 0.0 && std::signbit(d);
+  if (std::trunc(d) == d && std::fabs(d) <= 9007199254740992.0 && !negative_zero) {
+    return at::Scalar(static_cast<int64_t>(d));
+  }
+  return at::Scalar(d);
 }
 
 Napi::Value Guard(const Napi::CallbackInfo& info,

@@ -84,15 +84,16 @@ static std::vector<int64_t> DimsOrAll(const Napi::Value& v, const at::Tensor& t)
   return all;
 }
 
+// sum/mean(t, dims|null, keepdim): with no dims every dim is reduced (kept as size 1 when keepdim, as amax).
 CORL_FN(Sum) {
   auto& t = Unwrap(info[0]);
-  if (IsMissing(info[1])) return Wrap(info.Env(), t.sum());
-  return Wrap(info.Env(), t.sum(Ints(info[1]), Bool(info[2])));
+  if (IsMissing(info[1]) && !Bool(info[2])) return Wrap(info.Env(), t.sum());
+  return Wrap(info.Env(), t.sum(DimsOrAll(info[1], t), Bool(info[2])));
 }
 CORL_FN(Mean) {
   auto& t = Unwrap(info[0]);
-  if (IsMissing(info[1])) return Wrap(info.Env(), t.mean());
-  return Wrap(info.Env(), t.mean(Ints(info[1]), Bool(info[2])));
+  if (IsMissing(info[1]) && !Bool(info[2])) return Wrap(info.Env(), t.mean());
+  return Wrap(info.Env(), t.mean(DimsOrAll(info[1], t), Bool(info[2])));
 }
 // var(t, dims|null, unbiased, keepdim)
 CORL_FN(Var) {

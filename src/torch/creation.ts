@@ -53,7 +53,8 @@ function packed(values: ArrayLike<number>, dtype: DType): ArrayBufferView {
 
 /**
  * A tensor from JS data: nested arrays (shape inferred) or a flat array / typed array with `shape`.
- * The dtype defaults to float32 for numbers, bool for booleans, int64 for BigInt64Array.
+ * The dtype defaults to float32 for numbers, bool for booleans, int64 for BigInt64Array, and to the natural
+ * dtype of a Float64Array (float64), Int32Array (int32) or Uint8Array (uint8).
  */
 export function tensor(
   data: Nested | ArrayLike<number> | BigInt64Array,
@@ -68,7 +69,14 @@ export function tensor(
     view = dtype === 'int64' ? data : packed(Array.from(data, Number), dtype);
   } else if (ArrayBuffer.isView(data)) {
     const ta = data as unknown as ArrayLike<number>;
-    dtype ??= data instanceof Float64Array ? 'float64' : data instanceof Int32Array ? 'int32' : 'float32';
+    dtype ??=
+      data instanceof Float64Array
+        ? 'float64'
+        : data instanceof Int32Array
+          ? 'int32'
+          : data instanceof Uint8Array
+            ? 'uint8'
+            : 'float32';
     shape = opts.shape ?? [ta.length];
     const natural =
       (dtype === 'float32' && data instanceof Float32Array) ||

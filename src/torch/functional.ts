@@ -94,16 +94,21 @@ export function crossEntropy(
 }
 
 export function mseLoss(a: Tensor, b: Tensor): Tensor {
-  return a.sub(b).pow(2).mean();
+  const diff = a.sub(b);
+  const sq = diff.pow(2);
+  const out = sq.mean();
+  diff.dispose();
+  sq.dispose();
+  return out;
 }
 
 /** log p(target) under logits: logSoftmax(logits)[..., target] (the per-token log-prob GRPO needs). */
 export function logProbsOf(logits: Tensor, targets: Tensor): Tensor {
   const lp = logits.logSoftmax(-1);
   const idx = targets.unsqueeze(-1);
-  const out = lp.gather(-1, idx).squeeze(-1);
-  lp.dispose();
-  idx.dispose();
+  const picked = lp.gather(-1, idx);
+  const out = picked.squeeze(-1);
+  for (const t of [lp, idx, picked]) t.dispose();
   return out;
 }
 
@@ -114,8 +119,9 @@ export function topKFilter(logits: Tensor, k: number): Tensor {
   const { values, indices } = logits.topk(k, -1);
   indices.dispose();
   const kth = values.narrow(-1, k - 1, 1);
-  const out = logits.maskedFill(logits.lt(kth), -Infinity);
-  values.dispose();
+  const below = logits.lt(kth);
+  const out = logits.maskedFill(below, -Infinity);
+  for (const t of [values, kth, below]) t.dispose();
   return out;
 }
 

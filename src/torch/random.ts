@@ -28,15 +28,20 @@ export class Generator {
 
 function rngStateBytes(h: GenHandle | null): Uint8Array {
   const t = new Tensor(native.getRngState(h) as Handle);
-  const bytes = t.data() as Uint8Array;
-  t.dispose();
-  return bytes;
+  try {
+    return t.data() as Uint8Array;
+  } finally {
+    t.dispose();
+  }
 }
 
 function setRngStateBytes(h: GenHandle | null, state: Uint8Array): void {
   const t = new Tensor(native.fromBuffer(state, [state.length], dtypeCode('uint8'), null));
-  native.setRngState(h, t.handle);
-  t.dispose();
+  try {
+    native.setRngState(h, t.handle);
+  } finally {
+    t.dispose();
+  }
 }
 
 /** Seeds libtorch's default CPU generator (torch.manual_seed). */
