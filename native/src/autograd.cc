@@ -36,6 +36,13 @@ CORL_FN(SetGrad) {
   return info.Env().Undefined();
 }
 
+// setData_(t, src): t.set_data(src) (PyTorch's `param.data = src`): t keeps its identity, requires_grad and
+// handle but takes src's storage, dtype and device. Used by Module.to(dtype).
+CORL_FN(SetData_) {
+  Unwrap(info[0]).set_data(Unwrap(info[1]));
+  return info.Env().Undefined();
+}
+
 CORL_FN(SetGradEnabled) {
   bool prev = c10::GradMode::is_enabled();
   c10::GradMode::set_enabled(Bool(info[0]));
@@ -51,6 +58,7 @@ void RegisterAutograd(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "backward", Backward);
   Export(env, exports, "grad", Grad);
   Export(env, exports, "setGrad", SetGrad);
+  Export(env, exports, "setData_", SetData_);
   Export(env, exports, "setGradEnabled", SetGradEnabled);
   Export(env, exports, "isGradEnabled", IsGradEnabled);
 }

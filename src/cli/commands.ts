@@ -1,7 +1,9 @@
 /** The list of command groups. Each module adds its subcommands to the root program. */
 import type { Command } from 'commander';
 import { registerBenchCommands } from './bench.js';
+import { registerModelCommands } from './model.js';
 
 export function registerCommands(program: Command): void {
   registerBenchCommands(program);
+  registerModelCommands(program);
 }

@@ -178,6 +178,12 @@ export class Tensor implements Disposable {
     native.uniform_(this.handle, from, to, generator?.handle ?? null);
     return this;
   }
+  /** Replaces this tensor's data (storage, dtype, device) by src's, keeping its identity (`t.data = src`). */
+  setData_(src: Tensor): this {
+    native.setData_(this.handle, src.handle);
+    this._shape = null;
+    return this;
+  }
   indexCopy_(dim: number, index: Tensor, src: Tensor): this {
     native.indexCopy_(this.handle, dim, index.handle, src.handle);
     return this;

@@ -5,6 +5,7 @@
  */
 import { Tensor } from '../tensor.js';
 import { noGrad } from '../autograd.js';
+import { type DType, isFloating } from '../dtype.js';
 import { UserError } from '../../util/errors.js';
 
 export abstract class Module {
@@ -91,6 +92,23 @@ export abstract class Module {
       }
     });
     return { missing, unexpected };
+  }
+
+  /**
+   * Converts every floating parameter and buffer to `dtype` in place (as PyTorch's module.to(dtype): each
+   * tensor keeps its identity, so references held by layers and optimizers stay valid); gradients are cleared.
+   */
+  to(dtype: DType): this {
+    noGrad(() => {
+      for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
+        if (!isFloating(t.dtype) || t.dtype === dtype) continue;
+        t.grad = null;
+        const converted = t.to(dtype);
+        t.setData_(converted);
+        converted.dispose();
+      }
+    });
+    return this;
   }
 
   train(flag = true): this {

@@ -1,0 +1,133 @@
+/**
+ * `corl generate` (text -> images through the ULM's CFG sampler, saved as a PNG grid) and `corl ask`
+ * (image + question -> answer). Both load a checkpoint folder (config.json, safetensors, tokenizer.json).
+ */
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import { UserError } from '../util/errors.js';
+
+interface GenerateFlags {
+  model: string;
+  prompt: string;
+  n: string;
+  out: string;
+  cfg: string;
+  temperature: string;
+  seed: string;
+}
+interface AskFlags {
+  model: string;
+  image: string;
+  question: string;
+  maxTokens: string;
+  temperature: string;
+  seed: string;
+}
+
+function num(name: string, v: string, o: { min?: number; int?: boolean } = {}): number {
+  const n = Number(v);
+  if (
+    v.trim() === '' ||
+    !Number.isFinite(n) ||
+    (o.int && !Number.isInteger(n)) ||
+    (o.min !== undefined && n < o.min)
+  )
+    throw new UserError(
+      `--${name} must be ${o.int ? 'an integer' : 'a number'}${o.min !== undefined ? ` >= ${o.min}` : ''}, got "${v}"`,
+    );
+  return n;
+}
+
+/** Fails early (before any slow work) when the checkpoint folder is absent. */
+function requireDir(dir: string): void {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
+    throw new UserError(`model directory ${dir} does not exist`);
+}
+
+export function registerModelCommands(program: Command): void {
+  program
+    .command('generate')
+    .description('draw images for a prompt with a ULM checkpoint (CFG sampling) and save them as a PNG grid')
+    .requiredOption('--model <dir>', 'checkpoint folder')
+    .requiredOption('--prompt <text>', 'what to draw')
+    .option('--n <count>', 'images', '4')
+    .option('--out <file>', 'PNG grid to write', 'grid.png')
+    .option('--cfg <w>', 'classifier-free guidance weight', '5')
+    .option('--temperature <t>', 'sampling temperature (0 = greedy)', '1')
+    .option('--seed <s>', 'random seed', '0')
+    .action(async (f: GenerateFlags) => {
+      const n = num('n', f.n, { min: 1, int: true });
+      requireDir(f.model);
+      const cfg = num('cfg', f.cfg);
+      const temperature = num('temperature', f.temperature, { min: 0 });
+      const seed = num('seed', f.seed, { min: 0, int: true });
+      const torch = await import('../torch/index.js');
+      const { loadULM } = await import('../model/checkpoint.js');
+      const { generationBatch } = await import('../model/inputs.js');
+      const { generationPrompt } = await import('../model/templates.js');
+      const { sampleImages } = await import('../model/sample.js');
+      const { toRGBImages } = await import('../model/preprocess.js');
+      const { imageGrid, writePNG } = await import('../model/image-io.js');
+      torch.applyDefaultThreads();
+      const { model, tokenizer } = loadULM(f.model);
+      const t0 = Date.now();
+      const images = torch.tidy(() => {
+        const prompt = generationBatch(tokenizer, [generationPrompt(f.prompt)]);
+        const s = sampleImages(model, prompt, {
+          imagesPerPrompt: n,
+          cfgWeight: cfg,
+          temperature,
+          padId: tokenizer.special.pad,
+          generator: new torch.Generator(seed),
+        });
+        return toRGBImages(torch.noGrad(() => model.gen_vision_model.decode(s.codes)));
+      });
+      writePNG(f.out, imageGrid(images));
+      model.dispose();
+      console.log(`wrote ${f.out}: ${n} image(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    });
+
+  program
+    .command('ask')
+    .description('answer a question about an image with a ULM checkpoint')
+    .requiredOption('--model <dir>', 'checkpoint folder')
+    .requiredOption('--image <png>', 'the image (PNG)')
+    .requiredOption('--question <text>', 'the question')
+    .option('--max-tokens <n>', 'longest answer in tokens', '128')
+    .option('--temperature <t>', 'sampling temperature (0 = greedy)', '0')
+    .option('--seed <s>', 'random seed', '0')
+    .action(async (f: AskFlags) => {
+      const maxNewTokens = num('max-tokens', f.maxTokens, { min: 1, int: true });
+      const temperature = num('temperature', f.temperature, { min: 0 });
+      const seed = num('seed', f.seed, { min: 0, int: true });
+      requireDir(f.model);
+      const { readPNG } = await import('../model/image-io.js');
+      const image = readPNG(f.image);
+      const torch = await import('../torch/index.js');
+      const { loadULM } = await import('../model/checkpoint.js');
+      const { understandingBatch } = await import('../model/inputs.js');
+      const { understandingPrompt } = await import('../model/templates.js');
+      const { sampleText } = await import('../model/sample.js');
+      const { preprocessImage } = await import('../model/preprocess.js');
+      torch.applyDefaultThreads();
+      const { model, tokenizer } = loadULM(f.model);
+      const answer = torch.tidy(() => {
+        const batch = understandingBatch(
+          tokenizer,
+          [understandingPrompt(f.question)],
+          [[preprocessImage(image, model.config)]],
+          model.numImageTokens,
+        );
+        const s = sampleText(model, batch, {
+          maxNewTokens,
+          temperature,
+          eosId: tokenizer.special.eos,
+          padId: tokenizer.special.pad,
+          generator: new torch.Generator(seed),
+        });
+        return tokenizer.decode(s.ids[0]!);
+      });
+      model.dispose();
+      console.log(answer.trim());
+    });
+}

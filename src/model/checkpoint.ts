@@ -1,0 +1,142 @@
+/**
+ * ULM checkpoints in Hugging Face's folder layout: `config.json` (Janus's shape, see config.ts),
+ * `model.safetensors` or `model-0000i-of-0000n.safetensors` + `model.safetensors.index.json` (Janus tensor
+ * names), `tokenizer.json` (+ `tokenizer_config.json` when the tokenizer has one).
+ *
+ * Loading maps every tensor onto the module tree by name: a checkpoint tensor the model does not have, or a
+ * model tensor the checkpoint lacks, is a UserError listing them; a shape mismatch is a UserError naming the
+ * tensor. The ViT's attention-pool head (`vision_model.vision_tower.attn_pool.*`, never run by Janus) is
+ * carried through unchanged. Floating tensors are converted to the model's dtype (float32 unless asked).
+ * Saving writes the same names into a temporary folder beside the target, then renames it into place;
+ * save -> load -> save gives identical bytes.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as torch from '../torch/index.js';
+import type { Tensor, DType } from '../torch/index.js';
+import { loadSharded, saveSharded } from '../torch/safetensors.js';
+import { UserError } from '../util/errors.js';
+import { parseConfig, type ULMConfig } from './config.js';
+import { ULMTokenizer } from './tokenizer.js';
+import { MultiModalityCausalLM } from './ulm.js';
+
+export const CONFIG_FILE = 'config.json';
+export const TOKENIZER_FILE = 'tokenizer.json';
+export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
+
+/** Checkpoint tensors carried but not modelled. */
+const PASSTHROUGH = /^vision_model\.vision_tower\.attn_pool\./;
+
+export interface LoadedULM {
+  model: MultiModalityCausalLM;
+  tokenizer: ULMTokenizer;
+  config: ULMConfig;
+}
+
+function listNames(kind: string, names: string[]): string {
+  const shown = names.slice(0, 12).join(', ');
+  return `${names.length} ${kind} tensor(s): ${shown}${names.length > 12 ? `, ... (${names.length - 12} more)` : ''}`;
+}
+
+/** Reads and validates `dir/config.json`. */
+export function loadConfig(dir: string): ULMConfig {
+  const file = path.join(dir, CONFIG_FILE);
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${file}: cannot read the model config (${(e as Error).message})`);
+  }
+  return parseConfig(json, file);
+}
+
+/**
+ * Loads a checkpoint folder. `dtype` is the model's floating dtype: float32 by default (bf16 checkpoints are
+ * widened), or e.g. bfloat16 to keep Janus's weights as shipped (half the memory; for GPUs).
+ */
+export function loadULM(dir: string, opts: { dtype?: DType } = {}): LoadedULM {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
+    throw new UserError(`model directory ${dir} does not exist`);
+  const config = loadConfig(dir);
+  const tokenizer = ULMTokenizer.load(path.join(dir, TOKENIZER_FILE));
+  if (tokenizer.vocabSize > config.language_config.vocab_size)
+    throw new UserError(
+      `${dir}: the tokenizer has ${tokenizer.vocabSize} ids but language_config.vocab_size is ${config.language_config.vocab_size}`,
+    );
+  const dtype = opts.dtype ?? 'float32';
+  if (!torch.isFloating(dtype)) throw new UserError(`cannot load a model in ${dtype} (not a floating dtype)`);
+  const tensors = loadSharded(dir, { dtype });
+  const model = new MultiModalityCausalLM(config);
+  if (dtype !== 'float32') model.to(dtype);
+  try {
+    const own = model.stateDict();
+    const unmapped = [...tensors.keys()].filter((n) => !own.has(n) && !PASSTHROUGH.test(n)).sort();
+    const missing = [...own.keys()].filter((n) => !tensors.has(n)).sort();
+    if (unmapped.length > 0 || missing.length > 0) {
+      const parts = [];
+      if (unmapped.length > 0) parts.push(listNames('unmapped', unmapped));
+      if (missing.length > 0) parts.push(listNames('missing', missing));
+      throw new UserError(`${dir}: checkpoint does not match its config: ${parts.join('; ')}`);
+    }
+    for (const [name, target] of own) {
+      const src = tensors.get(name)!;
+      if (src.shape.join(',') !== target.shape.join(','))
+        throw new UserError(
+          `${dir}: tensor ${name} has shape [${src.shape.join(', ')}] but the config expects [${target.shape.join(', ')}]`,
+        );
+    }
+    model.loadStateDict(new Map([...tensors].filter(([n]) => own.has(n))));
+    for (const [name, t] of tensors) if (PASSTHROUGH.test(name)) model.passthrough.set(name, t.keep());
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    for (const [name, t] of tensors) if (!model.passthrough.has(name)) t.dispose();
+  }
+  return { model, tokenizer, config };
+}
+
+export interface SaveOptions {
+  /** Write floating tensors in this dtype (default: as held, float32). */
+  dtype?: DType;
+  /** Shard when the data exceeds this many bytes (default 5 GB, as HF). */
+  maxShardBytes?: number;
+}
+
+/** Writes model + tokenizer as a checkpoint folder `dir`, replacing it atomically if it exists. */
+export function saveULM(
+  model: MultiModalityCausalLM,
+  tokenizer: ULMTokenizer,
+  dir: string,
+  opts: SaveOptions = {},
+): void {
+  const target = path.resolve(dir);
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    fs.mkdirSync(tmp);
+    fs.writeFileSync(path.join(tmp, CONFIG_FILE), JSON.stringify(model.config, null, 2) + '\n');
+    fs.writeFileSync(path.join(tmp, TOKENIZER_FILE), JSON.stringify(tokenizer.json));
+    if (Object.keys(tokenizer.config).length > 0)
+      fs.writeFileSync(
+        path.join(tmp, TOKENIZER_CONFIG_FILE),
+        JSON.stringify(tokenizer.config, null, 2) + '\n',
+      );
+    torch.tidy(() => {
+      const all = new Map<string, Tensor>([...model.stateDict(), ...model.passthrough]);
+      const dtype = opts.dtype;
+      if (dtype !== undefined)
+        for (const [n, t] of all) if (torch.isFloating(t.dtype) && t.dtype !== dtype) all.set(n, t.to(dtype));
+      for (const [n, t] of all) if (!t.isContiguous()) all.set(n, t.contiguous());
+      saveSharded(tmp, all, { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' } });
+    });
+    const old = `${target}.old-${process.pid}-${Date.now()}`;
+    const existed = fs.existsSync(target);
+    if (existed) fs.renameSync(target, old);
+    fs.renameSync(tmp, target);
+    if (existed) fs.rmSync(old, { recursive: true, force: true });
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}

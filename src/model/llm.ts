@@ -1,0 +1,217 @@
+/**
+ * The language model: a Llama decoder (RMSNorm, RoPE, SwiGLU MLP, no biases, untied lm_head, optional
+ * grouped-query attention) with Hugging Face's module names, so that under the ULM's `language_model` prefix
+ * the parameters are `language_model.model.layers.N.self_attn.q_proj.weight`, ..., `language_model.lm_head.weight`.
+ *
+ * Inputs are LEFT-padded batches: an attention mask [B, past+T] (1 = real) gives each row its own positions
+ * (cumsum(mask) - 1) and hides pad keys. A KVCache makes decoding incremental. Inputs may be token ids or
+ * ready embeddings (the ULM splices image features into the embeddings).
+ */
+import * as torch from '../torch/index.js';
+import { nn, type Tensor } from '../torch/index.js';
+import type { ULMConfig } from './config.js';
+import { applyRope, ropeCosSin } from './rope.js';
+import { blockedMask, positionIds } from './attention-mask.js';
+import type { KVCache } from './kv-cache.js';
+
+type LMConfig = ULMConfig['language_config'];
+export interface InitOpts {
+  generator?: torch.Generator;
+}
+/** HF Llama initialisation: N(0, 0.02) for every linear and embedding weight. */
+const STD = 0.02;
+
+class LlamaAttention extends nn.Module {
+  readonly q_proj: nn.Linear;
+  readonly k_proj: nn.Linear;
+  readonly v_proj: nn.Linear;
+  readonly o_proj: nn.Linear;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+
+  constructor(c: LMConfig, o: InitOpts) {
+    super();
+    this.heads = c.num_attention_heads;
+    this.kvHeads = c.num_key_value_heads ?? c.num_attention_heads;
+    this.headDim = c.hidden_size / this.heads;
+    const lin = (i: number, out: number) =>
+      new nn.Linear(i, out, { bias: false, std: STD, generator: o.generator });
+    this.q_proj = this.child('q_proj', lin(c.hidden_size, this.heads * this.headDim));
+    this.k_proj = this.child('k_proj', lin(c.hidden_size, this.kvHeads * this.headDim));
+    this.v_proj = this.child('v_proj', lin(c.hidden_size, this.kvHeads * this.headDim));
+    this.o_proj = this.child('o_proj', lin(this.heads * this.headDim, c.hidden_size));
+  }
+
+  /** x [B, T, D]; rope cos/sin [B, 1, T, Dh]; blocked [B, 1, T, S]. */
+  forward(
+    x: Tensor,
+    rope: { cos: Tensor; sin: Tensor },
+    blocked: Tensor,
+    layer: number,
+    cache?: KVCache,
+  ): Tensor {
+    const [B, T] = x.shape as [number, number];
+    const split = (t: Tensor, h: number) => t.view([B, T, h, this.headDim]).transpose(1, 2);
+    const q = applyRope(split(this.q_proj.forward(x), this.heads), rope.cos, rope.sin);
+    let k = applyRope(split(this.k_proj.forward(x), this.kvHeads), rope.cos, rope.sin);
+    let v = split(this.v_proj.forward(x), this.kvHeads);
+    if (cache) ({ k, v } = cache.append(layer, k, v));
+    const rep = this.heads / this.kvHeads;
+    if (rep > 1) {
+      k = k.repeatInterleave(rep, 1);
+      v = v.repeatInterleave(rep, 1);
+    }
+    let scores = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(this.headDim)); // [B, H, T, S]
+    scores = scores.maskedFill(blocked, -Infinity);
+    const probs =
+      scores.dtype === 'float32' ? scores.softmax(-1) : scores.float().softmax(-1).to(scores.dtype);
+    const y = probs
+      .matmul(v)
+      .transpose(1, 2)
+      .reshape([B, T, this.heads * this.headDim]);
+    return this.o_proj.forward(y);
+  }
+}
+
+class LlamaMLP extends nn.Module {
+  readonly gate_proj: nn.Linear;
+  readonly up_proj: nn.Linear;
+  readonly down_proj: nn.Linear;
+  constructor(c: LMConfig, o: InitOpts) {
+    super();
+    const lin = (i: number, out: number) =>
+      new nn.Linear(i, out, { bias: false, std: STD, generator: o.generator });
+    this.gate_proj = this.child('gate_proj', lin(c.hidden_size, c.intermediate_size));
+    this.up_proj = this.child('up_proj', lin(c.hidden_size, c.intermediate_size));
+    this.down_proj = this.child('down_proj', lin(c.intermediate_size, c.hidden_size));
+  }
+  /** down(silu(gate(x)) * up(x)) */
+  forward(x: Tensor): Tensor {
+    return this.down_proj.forward(this.gate_proj.forward(x).silu().mul(this.up_proj.forward(x)));
+  }
+}
+
+class LlamaDecoderLayer extends nn.Module {
+  readonly input_layernorm: nn.RMSNorm;
+  readonly self_attn: LlamaAttention;
+  readonly post_attention_layernorm: nn.RMSNorm;
+  readonly mlp: LlamaMLP;
+  constructor(c: LMConfig, o: InitOpts) {
+    super();
+    this.input_layernorm = this.child('input_layernorm', new nn.RMSNorm(c.hidden_size, c.rms_norm_eps));
+    this.self_attn = this.child('self_attn', new LlamaAttention(c, o));
+    this.post_attention_layernorm = this.child(
+      'post_attention_layernorm',
+      new nn.RMSNorm(c.hidden_size, c.rms_norm_eps),
+    );
+    this.mlp = this.child('mlp', new LlamaMLP(c, o));
+  }
+  forward(
+    x: Tensor,
+    rope: { cos: Tensor; sin: Tensor },
+    blocked: Tensor,
+    layer: number,
+    cache?: KVCache,
+  ): Tensor {
+    return torch.tidy(() => {
+      const h = x.add(this.self_attn.forward(this.input_layernorm.forward(x), rope, blocked, layer, cache));
+      return h.add(this.mlp.forward(this.post_attention_layernorm.forward(h)));
+    });
+  }
+}
+
+/** The decoder stack (HF `LlamaModel`): embed_tokens, layers, norm. */
+export class LlamaModel extends nn.Module {
+  readonly embed_tokens: nn.Embedding;
+  readonly layers: nn.ModuleList<LlamaDecoderLayer>;
+  readonly norm: nn.RMSNorm;
+  constructor(
+    readonly config: LMConfig,
+    o: InitOpts = {},
+  ) {
+    super();
+    const c = config;
+    this.embed_tokens = this.child(
+      'embed_tokens',
+      new nn.Embedding(c.vocab_size, c.hidden_size, { std: STD, generator: o.generator }),
+    );
+    this.layers = this.child(
+      'layers',
+      new nn.ModuleList(Array.from({ length: c.num_hidden_layers }, () => new LlamaDecoderLayer(c, o))),
+    );
+    this.norm = this.child('norm', new nn.RMSNorm(c.hidden_size, c.rms_norm_eps));
+  }
+
+  /** Hidden states [B, T, D] after the final norm. */
+  forward(embeds: Tensor, attentionMask: Tensor | undefined, cache?: KVCache): Tensor {
+    return torch.tidy(() => {
+      const [B, T] = embeds.shape as [number, number];
+      const past = cache?.length ?? 0;
+      const mask = attentionMask ?? torch.ones([B, past + T], { dtype: 'int64' });
+      if (mask.size(1) !== past + T)
+        throw new Error(`attention mask covers ${mask.size(1)} positions, expected past ${past} + new ${T}`);
+      const c = this.config;
+      const rope = ropeCosSin(
+        positionIds(mask, past, T),
+        c.hidden_size / c.num_attention_heads,
+        c.rope_theta,
+      );
+      const blocked = blockedMask(mask, past, T);
+      let h = embeds;
+      this.layers.items.forEach((layer, i) => {
+        h = layer.forward(h, rope, blocked, i, cache);
+      });
+      return this.norm.forward(h);
+    });
+  }
+}
+
+export interface LMForwardArgs {
+  /** Token ids [B, T] (int64), or */
+  inputIds?: Tensor;
+  /** ready input embeddings [B, T, D]. */
+  inputsEmbeds?: Tensor;
+  /** [B, past + T], 1 = real token; default: all real. */
+  attentionMask?: Tensor;
+  /** Appended in place when given. */
+  cache?: KVCache;
+  /** true: logits at every position; 'last': at the last position only ([B, 1, V]); false: none. */
+  logits?: boolean | 'last';
+}
+
+/** HF `LlamaForCausalLM`: `model` + untied `lm_head`. */
+export class LlamaForCausalLM extends nn.Module {
+  readonly model: LlamaModel;
+  readonly lm_head: nn.Linear;
+  constructor(
+    readonly config: LMConfig,
+    o: InitOpts = {},
+  ) {
+    super();
+    this.model = this.child('model', new LlamaModel(config, o));
+    this.lm_head = this.child(
+      'lm_head',
+      new nn.Linear(config.hidden_size, config.vocab_size, { bias: false, std: STD, generator: o.generator }),
+    );
+  }
+
+  embed(ids: Tensor): Tensor {
+    return this.model.embed_tokens.forward(ids);
+  }
+
+  /** Returns the last hidden states [B, T, D] (after the final norm) and, unless turned off, the logits. */
+  forward(a: LMForwardArgs): { hidden: Tensor; logits: Tensor | null } {
+    return torch.tidy(() => {
+      const embeds = a.inputsEmbeds ?? (a.inputIds ? this.embed(a.inputIds) : null);
+      if (embeds === null) throw new Error('LlamaForCausalLM.forward: give inputIds or inputsEmbeds');
+      const hidden = this.model.forward(embeds, a.attentionMask, a.cache);
+      const want = a.logits ?? true;
+      const logits =
+        want === false
+          ? null
+          : this.lm_head.forward(want === 'last' ? hidden.narrow(1, hidden.size(1) - 1, 1) : hidden);
+      return { hidden, logits };
+    });
+  }
+}
