@@ -2,8 +2,12 @@
 import type { Command } from 'commander';
 import { registerBenchCommands } from './bench.js';
 import { registerModelCommands } from './model.js';
+import { registerScoreCommands } from './score.js';
+import { registerWorldCommands } from './world.js';
 
 export function registerCommands(program: Command): void {
   registerBenchCommands(program);
   registerModelCommands(program);
+  registerWorldCommands(program);
+  registerScoreCommands(program);
 }

@@ -1,0 +1,243 @@
+/**
+ * `corl world ...`: build the ShapesWorld dataset, check the scene parser on a dataset's images, and draw
+ * a contact sheet.
+ *
+ *   corl world build --out DIR --seed S --train N --test M [--size 32] [--antialias] [--bg-noise 0] [--json]
+ *     -> "built N train + M test scenes (I images, F files) in DIR in T s" (or one JSON line with --json)
+ *   corl world detect --data FILE.jsonl [--json] [--noise S] [--blur S] [--seed N] [--limit N]
+ *     -> {"objects": n, "exact_scene_acc": x, "object_f1": y}, plus "noise", "blur", "noisy_exact_scene_acc",
+ *        "noisy_object_f1" when --noise or --blur is given
+ *   corl world show --data FILE.jsonl --out sheet.png [--n 16] [--columns 4] [--scale S]
+ *     -> "wrote sheet.png (16 images)"
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { UserError } from '../util/errors.js';
+import { contactSheet } from '../world/contact-sheet.js';
+import { buildDataset, readWorldRowLines } from '../world/dataset.js';
+import { detectObjects, matchScene, summariseMatches, type SceneMatch } from '../world/detect.js';
+import { corrupt, type RgbImage } from '../world/image.js';
+import { readPng, writePng } from '../world/png.js';
+import { Rng, deriveSeed } from '../world/rng.js';
+import type { Scene } from '../world/scene.js';
+import { parseFloatOption, parseIntOption } from './options.js';
+
+/** A progress bar on stderr when it is a terminal; nothing otherwise. */
+function progressBar(label: string): { update(done: number, total: number): void; stop(): void } {
+  if (!process.stderr.isTTY) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: `${label} [{bar}] {value}/{total} {eta_formatted}`, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(done, total) {
+      if (!started) {
+        bar.start(total, 0);
+        started = true;
+      }
+      if (done === total || done % 200 === 0) bar.update(done);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+/** Loads the distinct images of a world JSONL file with their scenes (errors name the line). */
+function loadImages(file: string, limit?: number): { image: RgbImage; scene: Scene }[] {
+  const base = dirname(resolve(file));
+  const seen = new Set<string>();
+  const out: { image: RgbImage; scene: Scene }[] = [];
+  for (const { line, row } of readWorldRowLines(file)) {
+    if (limit !== undefined && out.length >= limit) break;
+    const path = resolve(base, row.real_image);
+    if (seen.has(path)) continue;
+    seen.add(path);
+    try {
+      out.push({ image: readPng(path), scene: row.scene });
+    } catch (err) {
+      if (err instanceof UserError) throw new UserError(`${file}:${line}: ${err.message}`);
+      throw err;
+    }
+  }
+  if (out.length === 0) throw new UserError(`${file}: no rows`);
+  return out;
+}
+
+interface BuildFlags {
+  out: string;
+  seed: number;
+  train: number;
+  test: number;
+  size: number;
+  antialias?: boolean;
+  bgNoise: number;
+  json?: boolean;
+}
+
+interface DetectFlags {
+  data: string;
+  json?: boolean;
+  noise?: number;
+  blur?: number;
+  seed: number;
+  limit?: number;
+}
+
+interface ShowFlags {
+  data: string;
+  out: string;
+  n: number;
+  columns: number;
+  scale?: number;
+}
+
+export function registerWorldCommands(program: Command): void {
+  const world = program
+    .command('world')
+    .description('ShapesWorld: the embedded synthetic world (data, parser)');
+
+  world
+    .command('build')
+    .description('write the ShapesWorld dataset: train/test JSONL (stage 1), stage2/, eval/, images/')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--seed <n>', 'random seed', parseIntOption(0), 0)
+    .option('--train <n>', 'train scenes (rows per file)', parseIntOption(0), 20000)
+    .option('--test <n>', 'test scenes', parseIntOption(0), 1000)
+    .option('--size <px>', 'image side in pixels', parseIntOption(8), 32)
+    .option('--antialias', 'anti-aliased renders (4x4 supersampling)')
+    .option('--bg-noise <sigma>', 'background noise, fraction of 255', parseFloatOption(0, 1), 0)
+    .option('--json', 'print the summary as one JSON line')
+    .action((flags: BuildFlags) => {
+      const t0 = performance.now();
+      const bar = progressBar('building');
+      let summary;
+      try {
+        mkdirSync(flags.out, { recursive: true });
+      } catch (err) {
+        throw new UserError(
+          `cannot create output folder ${flags.out}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+        );
+      }
+      try {
+        summary = buildDataset({
+          out: flags.out,
+          seed: flags.seed,
+          train: flags.train,
+          test: flags.test,
+          imageSize: flags.size,
+          antialias: flags.antialias ?? false,
+          noise: flags.bgNoise,
+          onProgress: (d, t) => bar.update(d, t),
+        });
+      } finally {
+        bar.stop();
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      if (flags.json) {
+        const { train, test, images, files } = summary;
+        console.log(JSON.stringify({ out: flags.out, train, test, images, files: files.length, seconds }));
+      } else {
+        console.log(
+          `built ${summary.train} train + ${summary.test} test scenes (${summary.images} images, ` +
+            `${summary.files.length + 1} files) in ${flags.out} in ${seconds.toFixed(1)} s`,
+        );
+      }
+    });
+
+  world
+    .command('detect')
+    .description("scene-parser accuracy on a JSONL file's real images against their scenes")
+    .requiredOption('--data <file>', 'a ShapesWorld JSONL file')
+    .option('--json', 'print one JSON line')
+    .option(
+      '--noise <sigma>',
+      'also score with gaussian noise added (fraction of 255)',
+      parseFloatOption(0, 1),
+    )
+    .option('--blur <sigma>', 'also score with gaussian blur (pixels)', parseFloatOption(0, 10))
+    .option('--seed <n>', 'seed of the noise', parseIntOption(0), 0)
+    .option('--limit <n>', 'score at most n images', parseIntOption(1))
+    .action((flags: DetectFlags) => {
+      const items = loadImages(flags.data, flags.limit);
+      const objects = items.reduce((a, it) => a + it.scene.objects.length, 0);
+      const bar = progressBar('detecting');
+      const clean: SceneMatch[] = [];
+      const noisy: SceneMatch[] = [];
+      const corrupted = flags.noise !== undefined || flags.blur !== undefined;
+      const noise = flags.noise ?? 0;
+      const blur = flags.blur ?? 0;
+      items.forEach((it, k) => {
+        clean.push(matchScene(it.scene, detectObjects(it.image), it.image.width));
+        if (corrupted) {
+          const rng = new Rng(deriveSeed(flags.seed, 'detect-noise', k));
+          const img = corrupt(it.image, { noise, blur }, rng);
+          noisy.push(matchScene(it.scene, detectObjects(img), img.width));
+        }
+        bar.update(k + 1, items.length);
+      });
+      bar.stop();
+      const c = summariseMatches(clean, objects);
+      const report: Record<string, number> = {
+        objects,
+        exact_scene_acc: c.exact_scene_acc,
+        object_f1: c.object_f1,
+      };
+      if (corrupted) {
+        const n = summariseMatches(noisy, objects);
+        Object.assign(report, {
+          noise,
+          blur,
+          noisy_exact_scene_acc: n.exact_scene_acc,
+          noisy_object_f1: n.object_f1,
+        });
+      }
+      if (flags.json) {
+        console.log(JSON.stringify(report));
+        return;
+      }
+      console.log(
+        `scene parser on ${flags.data}: ${items.length} images, ${objects} objects: ` +
+          `exact scenes ${c.exact_scene_acc.toFixed(4)}, object F1 ${c.object_f1.toFixed(4)}`,
+      );
+      if (corrupted) {
+        console.log(
+          `with noise ${noise} and blur ${blur}: exact scenes ${report.noisy_exact_scene_acc?.toFixed(4)}, ` +
+            `object F1 ${report.noisy_object_f1?.toFixed(4)}`,
+        );
+      }
+    });
+
+  world
+    .command('show')
+    .description('write a PNG contact sheet of the first rows of a JSONL file with their prompts')
+    .requiredOption('--data <file>', 'a ShapesWorld JSONL file')
+    .requiredOption('--out <png>', 'output PNG')
+    .option('--n <n>', 'number of images', parseIntOption(1), 16)
+    .option('--columns <n>', 'images per row', parseIntOption(1), 4)
+    .option('--scale <n>', 'integer upscaling (default: about 128 px per image)', parseIntOption(1))
+    .action((flags: ShowFlags) => {
+      const base = dirname(resolve(flags.data));
+      const items = readWorldRowLines(flags.data)
+        .slice(0, flags.n)
+        .map(({ line, row }) => {
+          try {
+            return { image: readPng(resolve(base, row.real_image)), label: row.prompt ?? row.caption ?? '' };
+          } catch (err) {
+            if (err instanceof UserError) throw new UserError(`${flags.data}:${line}: ${err.message}`);
+            throw err;
+          }
+        });
+      if (items.length === 0) throw new UserError(`${flags.data}: no rows`);
+      const sheet = contactSheet(items, { columns: flags.columns, scale: flags.scale });
+      try {
+        writePng(flags.out, sheet);
+      } catch (err) {
+        throw new UserError(`cannot write ${flags.out}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+      }
+      console.log(`wrote ${flags.out} (${items.length} images)`);
+    });
+}
