@@ -4,10 +4,12 @@ import { registerBenchCommands } from './bench.js';
 import { registerModelCommands } from './model.js';
 import { registerScoreCommands } from './score.js';
 import { registerWorldCommands } from './world.js';
+import { registerTrainCommands } from './train.js';
 
 export function registerCommands(program: Command): void {
   registerBenchCommands(program);
   registerModelCommands(program);
   registerWorldCommands(program);
   registerScoreCommands(program);
+  registerTrainCommands(program);
 }

@@ -1,0 +1,506 @@
+/**
+ * CoRL's RL trainer: GRPO over understanding and generation of one unified model (Stage 1 "unified RL" of
+ * arXiv 2505.17534, as the official ULM-R1 code runs it), and the single-task / alternating / KL-anchored
+ * variants that Stage 2 and the pilot study need.
+ *
+ * One step, top-down (trainStep):
+ *   1. rollout   for each of P prompts: G images (CFG 5, T 1, KV cache) and G answers to the question about
+ *                the prompt's real image;
+ *   2. reward    image rewards (cycle: generated vs real image + re-caption by the policy itself vs prompt;
+ *                TIM in the policy's own hidden states) and text rewards (accuracy, format), each in [0, 1];
+ *   3. advantage the joint reward r = r_t2i + lambda r_mm2t, z-scored within each group of G (one advantage
+ *                for image i and answer i, ULM-R1's unify_reward), or per task / joint advantages;
+ *   4. update    re-score the sampled tokens with gradients, PPO-clip loss (+ beta KL to the reference),
+ *                each modality normalised on its own and summed; gradient accumulation, clipping, AdamW.
+ *
+ * Where it departs from ULM-R1 on purpose: image token k is scored from the hidden state at position k-1 (the
+ * official code is off by one); the image log-prob mode is explicit (`cond` as ULM-R1, or `cfg` to train the
+ * distribution actually sampled) and the gap between sampler and trained log-probs is logged; TIM spans come
+ * from masks; NaN rewards are excluded from group statistics instead of crashing.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { loadULM, scoreImage, scoreText, imageGrid, writePNG } from '../model/index.js';
+import type { TextBatch, UnderstandingBatch } from '../model/index.js';
+import {
+  createRewardRegistry,
+  loadLpips,
+  rewardExtraMetrics,
+  type RewardRegistry,
+  type RewardSpec,
+} from '../rewards/index.js';
+import { Rng, deriveSeed } from '../world/rng.js';
+import type { TrainConfig } from './config.js';
+import { BatchStream, loadExamples, type RLExample } from './data.js';
+import {
+  groupAdvantages,
+  jointAdvantages,
+  rewardMetrics,
+  unifiedLoss,
+  type PolicyLossInput,
+} from './grpo.js';
+import {
+  checkpointDir,
+  latestCheckpoint,
+  loadTrainerCheckpoint,
+  saveTrainerCheckpoint,
+} from './checkpoint.js';
+import { MetricsLog, Progress, type Metrics } from './metrics.js';
+import {
+  recaption,
+  rolloutAnswers,
+  rolloutImages,
+  timHidden,
+  type ImageRollout,
+  type Policy,
+  type SamplingConfig,
+  type TextRollout,
+} from './rollout.js';
+import { evaluateHeldOut, type HeldOutScores } from './heldout.js';
+
+type Task = 't2i' | 'mm2t';
+
+/** Everything a step needs, built once per run. */
+interface Run {
+  cfg: TrainConfig;
+  policy: Policy;
+  /** The frozen reference (the starting model) when beta > 0. */
+  ref: Policy | null;
+  opt: torch.optim.AdamW;
+  schedule: torch.lr.Schedule;
+  data: BatchStream;
+  sampler: torch.Generator;
+  rewards: RewardRegistry;
+  sampling: SamplingConfig;
+}
+
+export interface TrainResult {
+  out: string;
+  steps: number;
+  before?: HeldOutScores;
+  after?: HeldOutScores;
+  seconds: number;
+}
+
+/** Runs (or resumes) a whole training run as configured. */
+export function train(cfg: TrainConfig, opts: { resume?: boolean; quiet?: boolean } = {}): TrainResult {
+  const t0 = Date.now();
+  torch.applyDefaultThreads();
+  mkdirSync(cfg.out, { recursive: true });
+  const resumeFrom = opts.resume ? latestCheckpoint(cfg.out) : null;
+  const resumed = resumeFrom === null ? null : loadTrainerCheckpoint(resumeFrom);
+  if (resumeFrom === null) torch.manualSeed(cfg.seed);
+  const start = resumed?.state.step ?? 0;
+
+  const run = buildRun(cfg, resumed?.loaded ?? loadULM(cfg.model));
+  resumed?.restore(run.opt, run.sampler);
+  writeFileSync(join(cfg.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+
+  const log = new MetricsLog(join(cfg.out, 'metrics.jsonl'));
+  log.open(resumed ? start : null);
+  const heldOut =
+    cfg.eval_data && cfg.eval_rows > 0 ? loadExamples(cfg.eval_data).slice(0, cfg.eval_rows) : null;
+  let before: HeldOutScores | undefined;
+  if (heldOut && start === 0) {
+    before = evaluateHeldOut(run.policy, heldOut, run.rewards, cfg);
+    log.write({ step: 0, ...prefixed('eval/', before) });
+  }
+
+  const progress = opts.quiet ? null : new Progress(cfg.steps, start, 'train');
+  for (let step = start; step < cfg.steps; step++) {
+    const m = trainStep(run, step);
+    if ((step + 1) % cfg.log_every === 0 || step + 1 === cfg.steps) log.write(m);
+    progress?.update(step + 1, statusLine(m));
+    if (cfg.save_every > 0 && (step + 1) % cfg.save_every === 0 && step + 1 < cfg.steps) {
+      saveTrainerCheckpoint(
+        checkpointDir(cfg.out, step + 1),
+        run.policy,
+        run.opt,
+        run.sampler,
+        step + 1,
+        cfg,
+      );
+    }
+  }
+  progress?.stop();
+  saveTrainerCheckpoint(checkpointDir(cfg.out, cfg.steps), run.policy, run.opt, run.sampler, cfg.steps, cfg);
+
+  let after: HeldOutScores | undefined;
+  if (heldOut) {
+    after = evaluateHeldOut(run.policy, heldOut, run.rewards, cfg);
+    log.write({ step: cfg.steps, ...prefixed('eval/', after) });
+  }
+  disposeRun(run);
+  return { out: cfg.out, steps: cfg.steps, before, after, seconds: (Date.now() - t0) / 1000 };
+}
+
+function buildRun(cfg: TrainConfig, loaded: ReturnType<typeof loadULM>): Run {
+  const policy: Policy = { model: loaded.model, tok: loaded.tokenizer };
+  policy.model.requiresGrad_(false);
+  const children = new Map(policy.model.namedChildren());
+  for (const name of cfg.trainable) children.get(name)?.requiresGrad_(true);
+  const params = policy.model.trainableParameters();
+  let ref: Policy | null = null;
+  if (cfg.beta > 0) {
+    const r = loadULM(cfg.model);
+    r.model.requiresGrad_(false).eval();
+    ref = { model: r.model, tok: r.tokenizer };
+  }
+  return {
+    cfg,
+    policy,
+    ref,
+    opt: new torch.optim.AdamW(params, { lr: cfg.lr, weightDecay: cfg.weight_decay }),
+    schedule: torch.lr.scheduleByName(cfg.lr_schedule, cfg.steps, cfg.warmup_steps),
+    data: new BatchStream(loadExamples(cfg.data), cfg.batch_size, cfg.seed),
+    sampler: new torch.Generator(deriveSeed(cfg.seed, 'rl-sampler')),
+    rewards: createRewardRegistry({
+      imageFallback: cfg.image_similarity,
+      lpips: cfg.lpips ? loadLpips(cfg.lpips) : undefined,
+    }),
+    sampling: samplingConfig(cfg),
+  };
+}
+
+export function samplingConfig(cfg: TrainConfig): SamplingConfig {
+  return {
+    cfgWeight: cfg.cfg_weight,
+    temperature: cfg.temperature,
+    textTemperature: cfg.text_temperature,
+    topK: cfg.top_k,
+    topP: cfg.top_p,
+    maxCompletionLength: cfg.max_completion_length,
+    recaptionTemperature: cfg.recaption_temperature,
+    recaptionMaxTokens: cfg.recaption_max_tokens,
+  };
+}
+
+function disposeRun(run: Run): void {
+  run.opt.dispose();
+  run.policy.model.dispose();
+  run.ref?.model.dispose();
+}
+
+/** The tasks trained at `step`: both (unified), one (stage 2 / separate), or alternating by step. */
+function activeTasks(cfg: TrainConfig, step: number): Task[] {
+  if (cfg.alternate && cfg.tasks.length === 2) return [step % 2 === 0 ? 't2i' : 'mm2t'];
+  return [...cfg.tasks];
+}
+
+/** One GRPO step; returns its metrics. All tensors of the step are released when it returns. */
+export function trainStep(run: Run, step: number): Metrics {
+  const { cfg } = run;
+  const G = cfg.num_generations;
+  const tasks = activeTasks(cfg, step);
+  const examples = run.data.batch(step);
+  const t0 = performance.now();
+  return torch.tidy(() => {
+    // 1. rollout
+    const images = tasks.includes('t2i')
+      ? rolloutImages(run.policy, examples, G, run.sampling, run.sampler)
+      : null;
+    const answers = tasks.includes('mm2t')
+      ? rolloutAnswers(run.policy, examples, G, run.sampling, run.sampler)
+      : null;
+    const t1 = performance.now();
+
+    // 2. rewards, one per sample and modality (NaN = cannot score)
+    const rewards = scoreRollout(run, examples, images, answers);
+    const t2 = performance.now();
+
+    // 3. advantages
+    const adv = advantages(run, step, rewards);
+
+    // 4. policy update
+    const lr = cfg.lr * run.schedule(step);
+    run.opt.lr = lr;
+    const update = policyUpdate(run, images, answers, adv);
+    const t3 = performance.now();
+
+    if (cfg.sample_every > 0 && (step + 1) % cfg.sample_every === 0)
+      writeSamples(run, step + 1, examples, images, answers);
+    return {
+      step: step + 1,
+      lr,
+      ...rewards.metrics,
+      ...adv.metrics,
+      ...update,
+      ...(images ? { 't2i/entropy': images.samplerLogp.mean().neg().item() } : {}),
+      ...(answers ? textStats(answers) : {}),
+      'time/rollout': (t1 - t0) / 1000,
+      'time/reward': (t2 - t1) / 1000,
+      'time/update': (t3 - t2) / 1000,
+      step_time: (t3 - t0) / 1000,
+    };
+  });
+}
+
+interface StepRewards {
+  t2i: number[] | null;
+  mm2t: number[] | null;
+  metrics: Metrics;
+}
+
+const specs = (weights: Record<string, number>): RewardSpec[] =>
+  Object.entries(weights).map(([name, weight]) => ({ name, weight }));
+
+/** Scores every sample: image rewards need a re-caption and hidden states from the policy itself. */
+function scoreRollout(
+  run: Run,
+  examples: readonly RLExample[],
+  images: ImageRollout | null,
+  answers: TextRollout | null,
+): StepRewards {
+  const G = run.cfg.num_generations;
+  const metrics: Metrics = {};
+  let t2i: number[] | null = null;
+  let mm2t: number[] | null = null;
+  if (images) {
+    const prompts = examples.flatMap((e) => Array<string>(G).fill(e.prompt));
+    const fns = Object.keys(run.cfg.rewards.image);
+    const recaps = fns.includes('t2i_bid_cycle_reward')
+      ? recaption(run.policy, images.images, run.sampling, run.sampler)
+      : [];
+    const needHidden = fns.includes('t2i_ti_sim') || fns.includes('t2i_clip_sim');
+    const hidden = needHidden ? timHidden(run.policy, images.images, prompts) : undefined;
+    const samples = images.images.map((image, i) => ({
+      image,
+      prompt: prompts[i]!,
+      realImage: examples[Math.floor(i / G)]!.realImage,
+      recaption: recaps[i],
+      spec: examples[Math.floor(i / G)]!.spec,
+    }));
+    const scored = run.rewards.score('image', specs(run.cfg.rewards.image), { samples, hidden });
+    t2i = scored.total;
+    Object.assign(
+      metrics,
+      prefixed('t2i/', { ...rewardMetrics(scored.byFn, scored.total, G), ...rewardExtraMetrics(scored) }),
+    );
+  }
+  if (answers) {
+    const samples = answers.texts.map((completion, i) => {
+      const e = examples[Math.floor(i / G)]!;
+      return { completion, qa_solution: e.qaSolution, qa_type: e.qaType, qa_problem: e.qaProblem };
+    });
+    const scored = run.rewards.score('text', specs(run.cfg.rewards.text), { samples });
+    mm2t = scored.total;
+    Object.assign(
+      metrics,
+      prefixed('mm2t/', { ...rewardMetrics(scored.byFn, scored.total, G), ...rewardExtraMetrics(scored) }),
+    );
+  }
+  return { t2i, mm2t, metrics };
+}
+
+interface StepAdvantages {
+  t2i: number[] | null;
+  mm2t: number[] | null;
+  metrics: Metrics;
+}
+
+/** Group-normalised advantages (optionally from rewards shuffled across the batch: the control run). */
+function advantages(run: Run, step: number, r: StepRewards): StepAdvantages {
+  const { cfg } = run;
+  const G = cfg.num_generations;
+  let t2i = r.t2i;
+  let mm2t = r.mm2t;
+  if (cfg.shuffle_rewards) {
+    const n = (t2i ?? mm2t)!.length;
+    const perm = new Rng(deriveSeed(cfg.seed, 'shuffle', step)).shuffle(
+      Array.from({ length: n }, (_, i) => i),
+    );
+    t2i = t2i && perm.map((i) => t2i![i]!);
+    mm2t = mm2t && perm.map((i) => mm2t![i]!);
+  }
+  const opts = { scale: cfg.scale_rewards, eps: 1e-4 } as const;
+  if (t2i && mm2t) {
+    const a = jointAdvantages(t2i, mm2t, G, { ...opts, mode: cfg.advantage, lambda: cfg.lambda });
+    const joint = a.unifiedReward ? groupAdvantages(a.unifiedReward, G, opts) : null;
+    return {
+      t2i: a.t2i,
+      mm2t: a.mm2t,
+      metrics: joint ? { reward: mean(a.unifiedReward!), frac_reward_zero_std: joint.fracZeroStd } : {},
+    };
+  }
+  const single = groupAdvantages((t2i ?? mm2t)!, G, opts);
+  return {
+    t2i: t2i ? single.advantages : null,
+    mm2t: mm2t ? single.advantages : null,
+    metrics: { reward: mean((t2i ?? mm2t)!), frac_reward_zero_std: single.fracZeroStd },
+  };
+}
+
+/**
+ * num_iterations passes over the batch in micro-batches of prompts: re-score the sampled tokens with
+ * gradients, PPO-clip loss per modality (+ beta KL to the reference), summed; clip the global grad norm; step.
+ */
+function policyUpdate(
+  run: Run,
+  images: ImageRollout | null,
+  answers: TextRollout | null,
+  adv: StepAdvantages,
+): Metrics {
+  const { cfg } = run;
+  const G = cfg.num_generations;
+  const rowsPer = cfg.micro_batch_size * G;
+  const micro = cfg.batch_size / cfg.micro_batch_size;
+  const slices = Array.from({ length: micro }, (_, k) => ({ start: k * rowsPer, len: rowsPer }));
+  const metrics: Record<string, number[]> = {};
+  const add = (m: Record<string, number>) => {
+    for (const [k, v] of Object.entries(m)) (metrics[k] ??= []).push(v);
+  };
+
+  // Old log-probs (mu > 1) and reference log-probs (beta > 0): computed once, without gradients.
+  const frozen = slices.map(({ start, len }) =>
+    torch.noGrad(() => ({
+      oldImg: images && cfg.num_iterations > 1 ? imageLogp(run.policy, images, start, len, cfg) : undefined,
+      oldTxt: answers && cfg.num_iterations > 1 ? textLogp(run.policy, answers, start, len, cfg) : undefined,
+      refImg: images && run.ref ? imageLogp(run.ref, images, start, len, cfg) : undefined,
+      refTxt: answers && run.ref ? textLogp(run.ref, answers, start, len, cfg) : undefined,
+    })),
+  );
+
+  let gradNorm = 0;
+  for (let it = 0; it < cfg.num_iterations; it++) {
+    run.opt.zeroGrad();
+    slices.forEach(({ start, len }, k) =>
+      torch.tidy(() => {
+        const f = frozen[k]!;
+        const common = {
+          epsLow: cfg.epsilon,
+          epsHigh: cfg.epsilon_high ?? cfg.epsilon,
+          beta: cfg.beta,
+          kl: cfg.kl_estimator,
+          aggregation: cfg.loss_aggregation,
+        } as const;
+        let image: PolicyLossInput | undefined;
+        let text: PolicyLossInput | undefined;
+        if (images && adv.t2i) {
+          const logp = imageLogp(run.policy, images, start, len, cfg);
+          if (it === 0)
+            add({
+              't2i/sampler_logp_gap': logp
+                .detach()
+                .sub(images.samplerLogp.narrow(0, start, len))
+                .abs()
+                .mean()
+                .item(),
+            });
+          image = {
+            ...common,
+            logp,
+            oldLogp: f.oldImg,
+            refLogp: f.refImg,
+            advantages: adv.t2i.slice(start, start + len),
+            mask: torch.onesLike(logp).bool(),
+            maxLen: logp.size(1),
+          };
+        }
+        if (answers && adv.mm2t) {
+          const logp = textLogp(run.policy, answers, start, len, cfg);
+          text = {
+            ...common,
+            logp,
+            oldLogp: f.oldTxt,
+            refLogp: f.refTxt,
+            advantages: adv.mm2t.slice(start, start + len),
+            mask: answers.mask.narrow(0, start, len),
+            maxLen: cfg.max_completion_length,
+          };
+        }
+        const out = unifiedLoss({ image, text });
+        out.loss.div(micro).backward();
+        add(numeric(out.metrics));
+      }),
+    );
+    gradNorm = torch.optim.clipGradNorm(run.opt.params, cfg.max_grad_norm);
+    run.opt.step();
+  }
+  run.opt.zeroGrad();
+  torch.dispose(frozen);
+  const avg: Metrics = { grad_norm: gradNorm };
+  for (const [k, vs] of Object.entries(metrics)) avg[k] = mean(vs);
+  return avg;
+}
+
+function rowsOf<B extends TextBatch | UnderstandingBatch>(b: B, start: number, len: number): B {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(b)) out[k] = v instanceof torch.Tensor ? v.narrow(0, start, len) : v;
+  return out as B;
+}
+
+function imageLogp(p: Policy, r: ImageRollout, start: number, len: number, cfg: TrainConfig): Tensor {
+  return scoreImage(p.model, rowsOf(r.prompts, start, len), r.codes.narrow(0, start, len), {
+    mode: cfg.image_logprob_mode,
+    cfgWeight: cfg.cfg_weight,
+    temperature: cfg.temperature,
+    padId: p.tok.special.pad,
+  });
+}
+
+function textLogp(p: Policy, r: TextRollout, start: number, len: number, cfg: TrainConfig): Tensor {
+  return scoreText(
+    p.model,
+    rowsOf(r.prompts, start, len),
+    { ids: r.tokens.narrow(0, start, len), mask: r.mask.narrow(0, start, len) },
+    { temperature: cfg.text_temperature, topK: cfg.top_k, topP: cfg.top_p },
+  );
+}
+
+/** samples/step-N/: a grid of the first prompt's G images (+ the real image) and the sampled answers. */
+function writeSamples(
+  run: Run,
+  step: number,
+  examples: readonly RLExample[],
+  images: ImageRollout | null,
+  answers: TextRollout | null,
+): void {
+  const dir = join(run.cfg.out, 'samples', `step-${step}`);
+  mkdirSync(dir, { recursive: true });
+  const G = run.cfg.num_generations;
+  if (images) {
+    const rows = examples.flatMap((e, p) => [e.realImage, ...images.images.slice(p * G, (p + 1) * G)]);
+    writePNG(join(dir, 'images.png'), imageGrid(rows, G + 1));
+  }
+  const texts = examples.map((e, p) => ({
+    prompt: e.prompt,
+    question: e.qaProblem,
+    solution: e.qaSolution,
+    answers: answers?.texts.slice(p * G, (p + 1) * G) ?? [],
+  }));
+  writeFileSync(join(dir, 'samples.json'), JSON.stringify(texts, null, 2) + '\n');
+}
+
+/** Completion length and a Monte-Carlo entropy estimate (-mean log-prob of the sampled tokens). */
+function textStats(a: TextRollout): Metrics {
+  const m = a.mask.float();
+  return {
+    'mm2t/completions/mean_length': m.sum(1).mean().item(),
+    'mm2t/entropy': a.samplerLogp.mul(m).sum().div(m.sum().clamp(1, null)).neg().item(),
+  };
+}
+
+function statusLine(m: Metrics): string {
+  const f = (k: string) => (typeof m[k] === 'number' ? (m[k] as number).toFixed(3) : '-');
+  return `t2i ${f('t2i/reward')} mm2t ${f('mm2t/reward')} ${f('step_time')} s/step`;
+}
+
+function numeric(m: Record<string, unknown>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(m)) if (typeof v === 'number') out[k] = v;
+  return out;
+}
+
+export function prefixed(prefix: string, m: object): Metrics {
+  const out: Metrics = {};
+  for (const [k, v] of Object.entries(m))
+    out[prefix + k] = typeof v === 'number' || typeof v === 'string' ? v : null;
+  return out;
+}
+
+function mean(xs: readonly number[]): number {
+  const f = xs.filter(Number.isFinite);
+  return f.length === 0 ? NaN : f.reduce((a, b) => a + b, 0) / f.length;
+}
