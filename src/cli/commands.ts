@@ -5,6 +5,7 @@ import { registerModelCommands } from './model.js';
 import { registerScoreCommands } from './score.js';
 import { registerWorldCommands } from './world.js';
 import { registerTrainCommands } from './train.js';
+import { registerMergeCommands } from './merge.js';
 
 export function registerCommands(program: Command): void {
   registerBenchCommands(program);
@@ -12,4 +13,5 @@ export function registerCommands(program: Command): void {
   registerWorldCommands(program);
   registerScoreCommands(program);
   registerTrainCommands(program);
+  registerMergeCommands(program);
 }
