@@ -78,6 +78,8 @@ interface Run {
 
 export interface TrainResult {
   out: string;
+  /** The final policy checkpoint (HF layout). */
+  model: string;
   steps: number;
   before?: HeldOutScores;
   after?: HeldOutScores;
@@ -133,7 +135,14 @@ export function train(cfg: TrainConfig, opts: { resume?: boolean; quiet?: boolea
     log.write({ step: cfg.steps, ...prefixed('eval/', after) });
   }
   disposeRun(run);
-  return { out: cfg.out, steps: cfg.steps, before, after, seconds: (Date.now() - t0) / 1000 };
+  return {
+    out: cfg.out,
+    model: join(checkpointDir(cfg.out, cfg.steps), 'model'),
+    steps: cfg.steps,
+    before,
+    after,
+    seconds: (Date.now() - t0) / 1000,
+  };
 }
 
 function buildRun(cfg: TrainConfig, loaded: ReturnType<typeof loadULM>): Run {
@@ -154,7 +163,11 @@ function buildRun(cfg: TrainConfig, loaded: ReturnType<typeof loadULM>): Run {
     ref,
     opt: new torch.optim.AdamW(params, { lr: cfg.lr, weightDecay: cfg.weight_decay }),
     schedule: torch.lr.scheduleByName(cfg.lr_schedule, cfg.steps, cfg.warmup_steps),
-    data: new BatchStream(loadExamples(cfg.data), cfg.batch_size, cfg.seed),
+    data: new BatchStream(
+      loadExamples(cfg.data, { requireQuestion: cfg.tasks.includes('mm2t') }),
+      cfg.batch_size,
+      cfg.seed,
+    ),
     sampler: new torch.Generator(deriveSeed(cfg.seed, 'rl-sampler')),
     rewards: createRewardRegistry({
       imageFallback: cfg.image_similarity,
