@@ -1,17 +1,23 @@
 /** The list of command groups. Each module adds its subcommands to the root program. */
 import type { Command } from 'commander';
 import { registerBenchCommands } from './bench.js';
+import { registerEvalCommands } from './eval.js';
 import { registerModelCommands } from './model.js';
+import { registerPretrainCommands } from './pretrain.js';
 import { registerScoreCommands } from './score.js';
 import { registerWorldCommands } from './world.js';
 import { registerTrainCommands } from './train.js';
 import { registerMergeCommands } from './merge.js';
+import { registerPipelineCommands } from './pipeline.js';
 
 export function registerCommands(program: Command): void {
   registerBenchCommands(program);
   registerModelCommands(program);
   registerWorldCommands(program);
   registerScoreCommands(program);
+  registerEvalCommands(program);
+  registerPretrainCommands(program);
   registerTrainCommands(program);
   registerMergeCommands(program);
+  registerPipelineCommands(program);
 }

@@ -1,0 +1,158 @@
+/**
+ * `corl eval`: the ShapesWorld benchmarks of a checkpoint (src/eval/evaluate.ts).
+ *
+ *   corl eval --model DIR --data PATH [--json] [--gen-prompts N] [--images-per-prompt 4] [--cfg 5]
+ *             [--temperature 1] [--seed S] [--max-questions N] [--quick] [--no-gen] [--no-understanding]
+ *             [--examples N]
+ *
+ * PATH is one of
+ *   - a `corl world build` folder: its eval/{gen,mcq,oe,pope}.jsonl (the held-out test split);
+ *   - a folder holding gen.jsonl / mcq.jsonl / oe.jsonl / pope.jsonl (e.g. DIR/eval, or DIR/stage2);
+ *   - one JSONL file of world rows: each row feeds the benchmarks its fields name (`task: gen` -> GenEval;
+ *     `mcq` / `oe` / `pope` -> that family; `unified` stage-1 rows -> GenEval with their prompt and the family
+ *     of their question; see evaluate.ts).
+ * Images are read from each row's `real_image` (relative to its file's folder). --gen-prompts and
+ * --max-questions take the first N rows of each benchmark (the world's files are balanced over every prefix).
+ * --quick = --gen-prompts 24 --max-questions 60 (about 10-20 s for the world-tiny model on 2 cores).
+ * Prints a table, or one JSON line with --json.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { UserError } from '../util/errors.js';
+import { progress } from '../util/progress.js';
+import { readWorldRowLines, type WorldRow } from '../world/dataset.js';
+import { readPng } from '../world/png.js';
+import type { RgbImage } from '../world/image.js';
+import { formatEvalTable } from '../eval/table.js';
+import { parseFloatOption, parseIntOption } from './options.js';
+
+interface EvalFlags {
+  model: string;
+  data: string;
+  json?: boolean;
+  genPrompts?: number;
+  imagesPerPrompt: number;
+  cfg: number;
+  temperature: number;
+  seed: number;
+  maxQuestions?: number;
+  quick?: boolean;
+  gen: boolean;
+  understanding: boolean;
+  examples: number;
+}
+
+export const EVAL_FILES = ['gen.jsonl', 'mcq.jsonl', 'oe.jsonl', 'pope.jsonl'] as const;
+
+/** The JSONL files a --data path stands for (see the file comment). */
+export function evalFiles(data: string): string[] {
+  if (!fs.existsSync(data)) throw new UserError(`--data ${data} does not exist`);
+  if (!fs.statSync(data).isDirectory()) return [data];
+  for (const dir of [path.join(data, 'eval'), data]) {
+    const files = EVAL_FILES.map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f));
+    if (files.length > 0) return files;
+  }
+  throw new UserError(
+    `--data ${data}: no eval/{gen,mcq,oe,pope}.jsonl or {gen,mcq,oe,pope}.jsonl in the folder`,
+  );
+}
+
+/** Reads rows from the files and attaches their images (each PNG read once). */
+export function loadEvalRows(
+  files: readonly string[],
+  keep: (rows: WorldRow[]) => WorldRow[] = (r) => r,
+): (WorldRow & { image: RgbImage })[] {
+  const rows: { row: WorldRow; file: string; line: number }[] = [];
+  for (const file of files)
+    for (const { line, row } of readWorldRowLines(file)) rows.push({ row, file, line });
+  if (rows.length === 0) throw new UserError(`${files.join(', ')}: no rows`);
+  const wanted = new Set(keep(rows.map((r) => r.row)));
+  const cache = new Map<string, RgbImage>();
+  return rows
+    .filter((r) => wanted.has(r.row))
+    .map(({ row, file, line }) => {
+      const p = path.resolve(path.dirname(path.resolve(file)), row.real_image);
+      let image = cache.get(p);
+      if (!image) {
+        try {
+          image = readPng(p);
+        } catch (e) {
+          if (e instanceof UserError) throw new UserError(`${file}:${line}: ${e.message}`);
+          throw e;
+        }
+        cache.set(p, image);
+      }
+      return { ...row, image };
+    });
+}
+
+export function registerEvalCommands(program: Command): void {
+  program
+    .command('eval')
+    .description(
+      'ShapesWorld benchmarks of a checkpoint: GenEval-style generation, MCQ, open-ended, POPE, format',
+    )
+    .requiredOption('--model <dir>', 'checkpoint folder')
+    .requiredOption(
+      '--data <path>',
+      'a world build folder, a folder of {gen,mcq,oe,pope}.jsonl, or one JSONL file',
+    )
+    .option('--json', 'print the result as one JSON line')
+    .option('--gen-prompts <n>', 'evaluate at most N generation prompts', parseIntOption(0))
+    .option('--images-per-prompt <n>', 'images drawn per prompt (GenEval: 4)', parseIntOption(1), 4)
+    .option('--cfg <w>', 'classifier-free guidance weight', parseFloatOption(0), 5)
+    .option('--temperature <t>', 'image sampling temperature', parseFloatOption(0), 1)
+    .option('--seed <s>', 'seed of the image sampler', parseIntOption(0), 0)
+    .option('--max-questions <n>', 'at most N questions per family (mcq, oe, pope)', parseIntOption(0))
+    .option('--quick', 'a quick check: --gen-prompts 24 --max-questions 60 unless given')
+    .option('--no-gen', 'skip the generation benchmark')
+    .option('--no-understanding', 'skip the question benchmarks')
+    .option('--examples <n>', 'include N example answers per family (JSON output)', parseIntOption(0), 0)
+    .action(async (f: EvalFlags) => {
+      if (!fs.existsSync(f.model) || !fs.statSync(f.model).isDirectory())
+        throw new UserError(`model directory ${f.model} does not exist`);
+      const files = evalFiles(f.data);
+      const { QUICK_EVAL, evaluate, routeRows } = await import('../eval/evaluate.js');
+      const limits = {
+        genPrompts: f.genPrompts ?? (f.quick ? QUICK_EVAL.genPrompts : undefined),
+        maxQuestions: f.maxQuestions ?? (f.quick ? QUICK_EVAL.maxQuestions : undefined),
+      };
+      const rows = loadEvalRows(files, (all) => {
+        const r = routeRows(all, limits);
+        return [...(f.gen ? r.gen : []), ...(f.understanding ? [...r.mcq, ...r.oe, ...r.pope] : [])];
+      });
+      const torch = await import('../torch/index.js');
+      const { loadULM } = await import('../model/checkpoint.js');
+      torch.applyDefaultThreads();
+      const { model, tokenizer } = loadULM(f.model);
+      const size = model.config.vision_config.params.image_size;
+      const bad = rows.find((r) => r.image.width !== size || r.image.height !== size);
+      if (bad) {
+        model.dispose();
+        throw new UserError(
+          `${bad.real_image} is ${bad.image.width}x${bad.image.height} but the model takes ${size}x${size} images`,
+        );
+      }
+      const bar = progress('eval');
+      try {
+        const result = evaluate(model, tokenizer, rows, {
+          ...limits,
+          imagesPerPrompt: f.imagesPerPrompt,
+          cfgWeight: f.cfg,
+          temperature: f.temperature,
+          seed: f.seed,
+          geneval: f.gen,
+          understanding: f.understanding,
+          examples: f.examples,
+          onProgress: (d, t) => bar.update(d, t),
+        });
+        bar.stop();
+        if (f.json) console.log(JSON.stringify(result));
+        else console.log(formatEvalTable(result));
+      } finally {
+        bar.stop();
+        model.dispose();
+      }
+    });
+}

@@ -1,0 +1,62 @@
+/** `corl pipeline` (the whole CoRL recipe + report card) and `corl pilot` (strategies and ablations over seeds). */
+import type { Command } from 'commander';
+import { parseIntOption } from './options.js';
+
+interface PipelineFlags {
+  preset: string;
+  out: string;
+  base?: string;
+  seed: number;
+  jobs: number;
+}
+
+export function registerPipelineCommands(program: Command): void {
+  program
+    .command('pipeline')
+    .description(
+      'the whole CoRL recipe: world -> base -> stage 1 -> stage 2 -> merge -> eval -> report (resumable)',
+    )
+    .option(
+      '--preset <name>',
+      'world-tiny (default, ~20 min on 2 cores) or world-micro (seconds)',
+      'world-tiny',
+    )
+    .requiredOption('--out <dir>', 'output folder (rerun with the same folder to resume)')
+    .option('--base <dir>', 'start from this pretrained base instead of pretraining one')
+    .option('--seed <n>', 'seed', parseIntOption(0), 0)
+    .option('--jobs <n>', 'stages run side by side', parseIntOption(1), 2)
+    .action(async (f: PipelineFlags) => {
+      const { runPipeline } = await import('../pipeline/pipeline.js');
+      const r = await runPipeline(f);
+      console.log(`pipeline finished in ${(r.seconds / 60).toFixed(1)} min; report: ${r.report}`);
+    });
+
+  program
+    .command('pilot')
+    .description(
+      'RL strategies (separate, separate+merge, alternating, unified, CoRL) and ablations over seeds',
+    )
+    .option('--preset <name>', 'sizes of each run (see corl pipeline)', 'world-tiny')
+    .requiredOption('--out <dir>', 'output folder (resumable)')
+    .requiredOption('--base <dir>', 'the pretrained base every strategy starts from')
+    .option('--seeds <n>', 'seeds', parseIntOption(1), 3)
+    .option(
+      '--steps <n>',
+      'task budget N: steps of the unified run (default: the preset stage-1 steps)',
+      parseIntOption(1),
+    )
+    .option('--jobs <n>', 'runs side by side', parseIntOption(1), 2)
+    .action(async (f: PipelineFlags & { seeds: number; steps?: number }) => {
+      const { runPilot, writePilotReport } = await import('../pipeline/pilot.js');
+      const t0 = Date.now();
+      const r = await runPilot({ ...f, base: f.base! });
+      const report = writePilotReport({
+        dir: r.dir,
+        preset: f.preset,
+        seeds: r.seeds,
+        runners: r.runner,
+        seconds: (Date.now() - t0) / 1000,
+      });
+      console.log(`pilot finished; report: ${report}`);
+    });
+}

@@ -1,0 +1,191 @@
+/**
+ * `corl pretrain ...`: the ShapesWorld base model (docs/pretrain.md).
+ *
+ *   corl pretrain vq  --out DIR [--preset world-tiny] [--seconds N | --steps N] [--seed S] [--json]
+ *   corl pretrain sft --vq DIR --out DIR [--preset world-tiny] [--seconds N | --steps N] [--seed S] [--no-eval] [--json]
+ *   corl pretrain all --out DIR [--preset world-tiny] [--seconds N] [--seed S] [--no-eval] [--json]
+ *
+ * Progress goes to stderr (a bar on a terminal, a line every ~10% otherwise); the result is a short summary on
+ * stdout, or one JSON line (pretrain.json's content without the loss logs) with --json.
+ */
+import type { Command } from 'commander';
+import { UserError } from '../util/errors.js';
+import { progress, type Progress } from '../util/progress.js';
+import { formatEvalTable } from '../eval/table.js';
+import type { PretrainReport } from '../pretrain/run.js';
+import { parseFloatOption, parseIntOption } from './options.js';
+
+interface CommonFlags {
+  preset: string;
+  out: string;
+  seed: number;
+  seconds?: number;
+  steps?: number;
+  json?: boolean;
+  eval?: boolean;
+  vq?: string;
+}
+
+/** One progress display per stage. */
+function stageProgress(quiet = false): {
+  hooks: { onProgress: (stage: string, p: number, info: string) => void };
+  stop: () => void;
+} {
+  let current = '';
+  let bar: Progress | null = null;
+  return {
+    hooks: {
+      onProgress(stage, p, info) {
+        if (stage !== current) {
+          bar?.stop();
+          bar = progress(stage, { quiet });
+          current = stage;
+        }
+        bar!.update(Math.round(p * 1000), 1000, info);
+      },
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+function checkBudget(f: CommonFlags): void {
+  if (f.seconds !== undefined && f.steps !== undefined)
+    throw new UserError('give --seconds or --steps, not both');
+}
+
+const fmt = (v: number | undefined, d = 3) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
+
+/** The report without the loss logs (for --json). */
+function compact(report: object): object {
+  return JSON.parse(
+    JSON.stringify(report, (k, v: unknown) => (k === 'logs' || k === 'examples' ? undefined : v)),
+  ) as object;
+}
+
+export function summary(r: PretrainReport): string {
+  const lines: string[] = [`preset ${r.preset}, seed ${r.seed}, ${r.total_seconds.toFixed(0)} s in all`];
+  if (r.vq) {
+    const e = r.vq.eval;
+    lines.push(
+      `VQ: ${r.vq.steps} steps in ${r.vq.seconds.toFixed(0)} s (${r.vq.images_per_second.toFixed(0)} images/s), ` +
+        `recon MSE ${fmt(r.vq.final.recon, 4)}; held-out MSE ${fmt(e.mse, 4)}, parser exact on ` +
+        `reconstructions ${fmt(e.recon_exact)}, codes used ${e.codes_used} (perplexity ${e.perplexity.toFixed(0)})`,
+    );
+  }
+  if (r.sft) {
+    const losses = Object.entries(r.sft.final)
+      .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+      .join(', ');
+    lines.push(`SFT: ${r.sft.steps} steps in ${r.sft.seconds.toFixed(0)} s; final losses: ${losses}`);
+  }
+  if (r.eval)
+    lines.push(`held-out eval (seed ${r.eval_seed}, ${r.eval_scenes} scenes):`, formatEvalTable(r.eval));
+  return lines.join('\n');
+}
+
+export function registerPretrainCommands(program: Command): void {
+  const pre = program
+    .command('pretrain')
+    .description('pretrain the ShapesWorld base model: VQ-VAE, then SFT of the ULM (see docs/pretrain.md)');
+
+  const common = (c: Command) =>
+    c
+      .option('--preset <name>', 'pretrain preset (world-tiny, world-micro)', 'world-tiny')
+      .option('--seed <n>', 'random seed', parseIntOption(0), 0)
+      .option('--json', 'print the result as one JSON line');
+
+  const start = async () => {
+    const torch = await import('../torch/index.js');
+    torch.applyDefaultThreads();
+    return await import('../pretrain/run.js');
+  };
+  const finish = (f: CommonFlags, report: PretrainReport) => {
+    if (f.json) console.log(JSON.stringify(compact(report)));
+    else console.log(summary(report));
+  };
+
+  common(
+    pre
+      .command('vq')
+      .description('train the VQ-VAE on world renders and save it as a VQ folder')
+      .requiredOption('--out <dir>', 'VQ folder to write')
+      .option('--seconds <s>', "time budget (default: the preset's)", parseFloatOption(0.001))
+      .option('--steps <n>', 'step budget instead of time', parseIntOption(1)),
+  ).action(async (f: CommonFlags) => {
+    checkBudget(f);
+    const run = await start();
+    const p = stageProgress();
+    try {
+      finish(
+        f,
+        run.pretrainVQ(
+          { preset: f.preset, out: f.out, seed: f.seed, seconds: f.seconds, steps: f.steps },
+          p.hooks,
+        ),
+      );
+    } finally {
+      p.stop();
+    }
+  });
+
+  common(
+    pre
+      .command('sft')
+      .description('build the ULM around a trained VQ, train it on world data, save and evaluate it')
+      .requiredOption('--vq <dir>', 'VQ folder (corl pretrain vq)')
+      .requiredOption('--out <dir>', 'checkpoint folder to write')
+      .option('--seconds <s>', "time budget (default: the preset's)", parseFloatOption(0.001))
+      .option('--steps <n>', 'step budget instead of time', parseIntOption(1))
+      .option('--no-eval', 'skip the held-out evaluation'),
+  ).action(async (f: CommonFlags) => {
+    checkBudget(f);
+    const run = await start();
+    const p = stageProgress();
+    try {
+      finish(
+        f,
+        run.pretrainSFT(
+          {
+            preset: f.preset,
+            vq: f.vq!,
+            out: f.out,
+            seed: f.seed,
+            seconds: f.seconds,
+            steps: f.steps,
+            eval: f.eval,
+          },
+          p.hooks,
+        ),
+      );
+    } finally {
+      p.stop();
+    }
+  });
+
+  common(
+    pre
+      .command('all')
+      .description('VQ then SFT (the preset split of the time budget), then the held-out evaluation')
+      .requiredOption('--out <dir>', 'checkpoint folder to write (the VQ goes to DIR/vq)')
+      .option(
+        '--seconds <s>',
+        "total time budget, split as the preset's (default: the preset's)",
+        parseFloatOption(0.001),
+      )
+      .option('--no-eval', 'skip the held-out evaluation'),
+  ).action(async (f: CommonFlags) => {
+    const run = await start();
+    const p = stageProgress();
+    try {
+      finish(
+        f,
+        run.pretrainAll(
+          { preset: f.preset, out: f.out, seed: f.seed, seconds: f.seconds, eval: f.eval },
+          p.hooks,
+        ),
+      );
+    } finally {
+      p.stop();
+    }
+  });
+}

@@ -1,0 +1,424 @@
+/**
+ * The ShapesWorld benchmarks of a ULM, batched (no per-sample forward loops):
+ *
+ *   geneval  GenEval-style generation: every prompt is drawn `imagesPerPrompt` times (4, as GenEval) with CFG
+ *            (Janus's sampler, weight 5, temperature 1), the VQ codes decoded, the images read by the world's
+ *            scene parser (`detectObjects`) and checked against the prompt's spec (`scoreGeneval`); accuracy
+ *            per category and overall (the mean of the category accuracies, GenEval's score)
+ *   mcq      multiple-choice accuracy (`mcqAccuracy`: the answer's letter), overall and per question kind
+ *   oe       open-ended accuracy (`oeAccuracy`: normalised exact match, numbers as numbers), overall and per kind
+ *   pope     POPE yes/no: accuracy, precision, recall, F1, yes-ratio, overall and per split
+ *            (random / popular / adversarial)
+ *   format   the share of answers that are exactly `<think> ... </think> <answer> ... </answer>`, overall and per
+ *            family
+ * Answers are greedy (temperature 0); the image sampler is seeded, so a run is reproducible.
+ *
+ * Rows are world rows (src/world/dataset.ts) with their image attached (`image`) or rendered from their scene.
+ * Which benchmark a row feeds follows its fields: `task: gen` -> geneval; `task: mcq | oe | pope` -> that
+ * family; `task: unified` (stage-1 files) -> geneval (its `prompt` and `spec`) and the family of its question
+ * (`pope_split` or `qa_kind: exist` -> pope, `qa_type: MC` -> mcq, else oe).
+ */
+import * as torch from '../torch/index.js';
+import type { MultiModalityCausalLM } from '../model/ulm.js';
+import type { ULMTokenizer } from '../model/tokenizer.js';
+import { expandImageTokens, generationBatch, leftPad, type UnderstandingBatch } from '../model/inputs.js';
+import { generationPrompt, understandingPrompt } from '../model/templates.js';
+import { sampleImages, sampleText } from '../model/sample.js';
+import { toRGBImages } from '../model/preprocess.js';
+import { POPE_SPLITS, QuestionGenerator, type PopeSplit } from '../world/questions.js';
+import { detectObjects } from '../world/detect.js';
+import {
+  GENEVAL_CATEGORIES,
+  scoreGeneval,
+  summariseGeneval,
+  type GenevalCategory,
+} from '../world/geneval.js';
+import type { RgbImage } from '../world/image.js';
+import { renderScene } from '../world/render.js';
+import { Rng, deriveSeed } from '../world/rng.js';
+import { SceneStream, makeRow, type WorldRow } from '../world/dataset.js';
+import {
+  formatReward,
+  mcqAccuracy,
+  oeAccuracy,
+  parseYesNo,
+  popeMetrics,
+  type PopeMetrics,
+} from './answers.js';
+
+/** A world row with its image (when absent, the row's scene is rendered at the model's image size). */
+export type EvalRow = WorldRow & { image?: RgbImage };
+
+export type QuestionFamily = 'mcq' | 'oe' | 'pope';
+
+export interface EvalOptions {
+  /** Evaluate at most this many generation prompts (default: all). */
+  genPrompts?: number;
+  /** Images per prompt (default 4, as GenEval). */
+  imagesPerPrompt?: number;
+  /** CFG weight (default 5). */
+  cfgWeight?: number;
+  /** Image sampling temperature (default 1). */
+  temperature?: number;
+  /** Seeds the image sampler (default 0). */
+  seed?: number;
+  /** At most this many questions per family (mcq, oe, pope; default: all). */
+  maxQuestions?: number;
+  /** Longest answer in tokens (default 64). */
+  maxNewTokens?: number;
+  /** Prompts per image-sampling batch (default 16: 16 x 4 images x 2 CFG rows). */
+  genBatch?: number;
+  /** Questions per answering batch (default 64). */
+  textBatch?: number;
+  /** Skip a benchmark (e.g. `{geneval: false}` for understanding only). */
+  geneval?: boolean;
+  understanding?: boolean;
+  /** Keep this many example answers / detections per family in the result (default 0). */
+  examples?: number;
+  /** Called after each batch with the work done so far (units: images + answers). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** A quick evaluation for in-training checks: ~10-20 s for the world-tiny model on 2 cores. */
+export const QUICK_EVAL: Readonly<EvalOptions> = { genPrompts: 24, maxQuestions: 60 };
+
+export interface Accuracy {
+  accuracy: number;
+  n: number;
+}
+
+export interface EvalResult {
+  geneval: {
+    overall: number;
+    categories: Partial<Record<GenevalCategory, Accuracy>>;
+    prompts: number;
+    images: number;
+    /** Mean objects detected per image (a sanity check: blank or cluttered images). */
+    objects_per_image: number;
+  } | null;
+  mcq: (Accuracy & { by_kind: Record<string, Accuracy> }) | null;
+  oe: (Accuracy & { by_kind: Record<string, Accuracy> }) | null;
+  pope: (PopeMetrics & { splits: Partial<Record<PopeSplit, PopeMetrics>> }) | null;
+  format: { rate: number; n: number; by_family: Partial<Record<QuestionFamily, Accuracy>> } | null;
+  seconds: number;
+  examples?: {
+    family: string;
+    kind: string;
+    question: string;
+    answer: string;
+    gold: string;
+    score: number;
+  }[];
+}
+
+/** The question family of a row, or null when it holds no question. */
+export function questionFamily(row: WorldRow): QuestionFamily | null {
+  if (row.task === 'mcq' || row.task === 'oe' || row.task === 'pope') return row.task;
+  if (row.task === 'gen' || row.qa_problem === undefined) return null;
+  if (row.pope_split !== undefined || row.qa_kind === 'exist') return 'pope';
+  return row.qa_type === 'MC' ? 'mcq' : 'oe';
+}
+
+/** Whether a row carries a generation prompt to benchmark. */
+export function isGenRow(row: WorldRow): boolean {
+  if (row.task === 'gen' || row.task === 'unified') return true;
+  return row.task === undefined && row.qa_problem === undefined;
+}
+
+/** Splits rows into the generation prompts and the questions of each family, each capped. */
+export function routeRows<R extends WorldRow>(
+  rows: readonly R[],
+  o: Pick<EvalOptions, 'genPrompts' | 'maxQuestions'> = {},
+): { gen: R[]; mcq: R[]; oe: R[]; pope: R[] } {
+  const out = { gen: [] as R[], mcq: [] as R[], oe: [] as R[], pope: [] as R[] };
+  const genCap = o.genPrompts ?? Infinity;
+  const qCap = o.maxQuestions ?? Infinity;
+  for (const r of rows) {
+    if (isGenRow(r) && out.gen.length < genCap) out.gen.push(r);
+    const f = questionFamily(r);
+    if (f !== null && out[f].length < qCap) out[f].push(r);
+  }
+  return out;
+}
+
+function accuracyBy(items: readonly { key: string; score: number }[]): Record<string, Accuracy> {
+  const out: Record<string, Accuracy> = {};
+  for (const { key, score } of items) {
+    const a = (out[key] ??= { accuracy: 0, n: 0 });
+    a.accuracy += score;
+    a.n += 1;
+  }
+  for (const a of Object.values(out)) a.accuracy /= a.n;
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+const mean = (xs: readonly number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+function chunks<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+/**
+ * GenEval-style scoring of images against their rows' specs (row i goes with image i): the scene parser reads
+ * each image and `scoreGeneval` checks it. Returns the per-image results and the objects detected in all.
+ */
+export function scoreImages(
+  rows: readonly Pick<WorldRow, 'spec'>[],
+  images: readonly RgbImage[],
+): { results: { tag: GenevalCategory; correct: boolean }[]; objects: number } {
+  if (rows.length !== images.length) throw new RangeError('scoreImages: one row per image');
+  let objects = 0;
+  const results = images.map((img, k) => {
+    const dets = detectObjects(img);
+    objects += dets.length;
+    const spec = rows[k]!.spec;
+    return { tag: spec.tag, correct: scoreGeneval(spec, dets).correct };
+  });
+  return { results, objects };
+}
+
+/** Greedy answers to understanding prompts (one image each), in batches. */
+function answerBatch(
+  model: MultiModalityCausalLM,
+  tok: ULMTokenizer,
+  prompts: readonly string[],
+  images: readonly RgbImage[],
+  maxNewTokens: number,
+): string[] {
+  return torch.tidy(() => {
+    const rows = prompts.map((p) =>
+      expandImageTokens(tok.encode(p, { bos: true }), tok.special, model.numImageTokens),
+    );
+    const padded = leftPad(rows, tok.special.pad);
+    const batch: UnderstandingBatch = {
+      ...padded,
+      imagesSeqMask: padded.ids.eq(tok.special.image).logicalAnd(padded.attentionMask.eq(1)),
+      pixelValues: imagePixels(images, model),
+    };
+    const s = sampleText(model, batch, {
+      maxNewTokens,
+      temperature: 0,
+      eosId: tok.special.eos,
+      padId: tok.special.pad,
+    });
+    return s.ids.map((ids) => tok.decode(ids).trim());
+  });
+}
+
+/** RGB images -> the ViT input [N, 3, S, S] of the model's config. */
+function imagePixels(images: readonly RgbImage[], model: MultiModalityCausalLM): torch.Tensor {
+  const p = model.config.vision_config.params;
+  const S = p.image_size;
+  const hw = S * S;
+  const out = new Float32Array(images.length * 3 * hw);
+  images.forEach((img, n) => {
+    if (img.width !== S || img.height !== S)
+      throw new RangeError(`evaluate: image ${n} is ${img.width}x${img.height}, the model takes ${S}x${S}`);
+    for (let c = 0; c < 3; c++)
+      for (let i = 0; i < hw; i++)
+        out[(n * 3 + c) * hw + i] = (img.data[3 * i + c]! / 255 - p.image_mean[c]!) / p.image_std[c]!;
+  });
+  return torch.tensor(out, { shape: [images.length, 3, S, S] });
+}
+
+/**
+ * Runs the benchmarks on `rows` (see the file comment) and returns every number. Everything runs under noGrad;
+ * the model's train/eval mode is left as it was.
+ */
+export function evaluate(
+  model: MultiModalityCausalLM,
+  tok: ULMTokenizer,
+  rows: readonly EvalRow[],
+  opts: EvalOptions = {},
+): EvalResult {
+  const t0 = performance.now();
+  const routed = routeRows(rows, opts);
+  if (opts.geneval === false) routed.gen = [];
+  if (opts.understanding === false) routed.mcq = routed.oe = routed.pope = [];
+  const G = opts.imagesPerPrompt ?? 4;
+  const size = model.config.vision_config.params.image_size;
+  const imageOf = (r: EvalRow): RgbImage => r.image ?? renderScene(r.scene, { size });
+  const questions = [...routed.mcq, ...routed.oe, ...routed.pope];
+  const total = routed.gen.length * G + questions.length;
+  let done = 0;
+  const tick = (n: number) => {
+    done += n;
+    opts.onProgress?.(done, total);
+  };
+
+  return torch.noGrad(() => {
+    // ---- generation (GenEval-style)
+    let geneval: EvalResult['geneval'] = null;
+    if (routed.gen.length > 0) {
+      const gen = new torch.Generator(opts.seed ?? 0);
+      const results: { tag: GenevalCategory; correct: boolean }[] = [];
+      let objects = 0;
+      for (const part of chunks(routed.gen, opts.genBatch ?? 16)) {
+        const images = torch.tidy(() => {
+          const batch = generationBatch(
+            tok,
+            part.map((r) => generationPrompt(r.prompt)),
+          );
+          const s = sampleImages(model, batch, {
+            imagesPerPrompt: G,
+            cfgWeight: opts.cfgWeight ?? 5,
+            temperature: opts.temperature ?? 1,
+            padId: tok.special.pad,
+            generator: gen,
+          });
+          return toRGBImages(model.gen_vision_model.decode(s.codes));
+        });
+        const scored = scoreImages(
+          part.flatMap((r) => Array.from({ length: G }, () => r)),
+          images,
+        );
+        results.push(...scored.results);
+        objects += scored.objects;
+        tick(images.length);
+      }
+      const s = summariseGeneval(results);
+      geneval = {
+        overall: s.overall,
+        categories: s.categories,
+        prompts: routed.gen.length,
+        images: results.length,
+        objects_per_image: results.length === 0 ? 0 : objects / results.length,
+      };
+    }
+
+    // ---- understanding (greedy answers)
+    const answers = new Map<EvalRow, string>();
+    const maxNew = opts.maxNewTokens ?? 64;
+    for (const part of chunks(questions, opts.textBatch ?? 64)) {
+      const outs = answerBatch(
+        model,
+        tok,
+        part.map((r) => understandingPrompt(r.qa_problem!)),
+        part.map(imageOf),
+        maxNew,
+      );
+      part.forEach((r, i) => answers.set(r, outs[i]!));
+      tick(part.length);
+    }
+    const examples: NonNullable<EvalResult['examples']> = [];
+    const keep = opts.examples ?? 0;
+    const scored = (family: QuestionFamily, score: (r: EvalRow, a: string) => number) =>
+      routed[family].map((r) => {
+        const answer = answers.get(r)!;
+        const s = score(r, answer);
+        if (examples.filter((e) => e.family === family).length < keep)
+          examples.push({
+            family,
+            kind: r.qa_kind ?? '',
+            question: r.qa_problem!,
+            answer,
+            gold: r.qa_solution ?? '',
+            score: s,
+          });
+        return { key: r.qa_kind ?? 'unknown', score: s };
+      });
+    const fam = (items: { key: string; score: number }[]) =>
+      items.length === 0
+        ? null
+        : { accuracy: mean(items.map((i) => i.score)), n: items.length, by_kind: accuracyBy(items) };
+    const mcq = fam(scored('mcq', (r, a) => mcqAccuracy(a, r.qa_solution!, r.qa_problem)));
+    const oe = fam(scored('oe', (r, a) => oeAccuracy(a, r.qa_solution!)));
+
+    let pope: EvalResult['pope'] = null;
+    if (routed.pope.length > 0) {
+      const items = routed.pope.map((r) => ({
+        pred: parseYesNo(answers.get(r)!),
+        gold: (r.qa_answer === 'yes' ? 'yes' : 'no') as 'yes' | 'no',
+        split: r.pope_split,
+      }));
+      scored('pope', (r, a) => (parseYesNo(a) === r.qa_answer ? 1 : 0));
+      const splits: Partial<Record<PopeSplit, PopeMetrics>> = {};
+      for (const s of POPE_SPLITS) {
+        const sub = items.filter((i) => i.split === s);
+        if (sub.length > 0) splits[s] = popeMetrics(sub);
+      }
+      pope = { ...popeMetrics(items), splits };
+    }
+
+    let format: EvalResult['format'] = null;
+    if (questions.length > 0) {
+      const by: Partial<Record<QuestionFamily, Accuracy>> = {};
+      for (const f of ['mcq', 'oe', 'pope'] as const)
+        if (routed[f].length > 0)
+          by[f] = {
+            accuracy: mean(routed[f].map((r) => formatReward(answers.get(r)!))),
+            n: routed[f].length,
+          };
+      format = {
+        rate: mean(questions.map((r) => formatReward(answers.get(r)!))),
+        n: questions.length,
+        by_family: by,
+      };
+    }
+
+    const result: EvalResult = {
+      geneval,
+      mcq,
+      oe,
+      pope,
+      format,
+      seconds: (performance.now() - t0) / 1000,
+    };
+    if (keep > 0) result.examples = examples;
+    return result;
+  });
+}
+
+/**
+ * Held-out evaluation rows generated in memory, identical to the `eval/{gen,mcq,oe,pope}.jsonl` rows that
+ * `corl world build --seed S --test N` writes (same streams), with their images rendered: N generation rows,
+ * N MCQ, N open-ended and 3N POPE rows (one per split).
+ */
+export function worldEvalRows(seed: number, n: number, imageSize = 32): EvalRow[] {
+  const scenes = new SceneStream(seed, 'test');
+  const qMcq = new QuestionGenerator(new Rng(deriveSeed(seed, 'mcq', 'test')));
+  const qOe = new QuestionGenerator(new Rng(deriveSeed(seed, 'oe', 'test')));
+  const qPope = new QuestionGenerator(new Rng(deriveSeed(seed, 'pope', 'test')));
+  const gen: EvalRow[] = [];
+  const mcq: EvalRow[] = [];
+  const oe: EvalRow[] = [];
+  const pope: EvalRow[] = [];
+  const prefix = '../';
+  for (let i = 0; i < n; i++) {
+    const item = scenes.next();
+    const image = renderScene(item.scene, { size: imageSize });
+    gen.push({ ...makeRow(item, 'gen', prefix), image });
+    mcq.push({ ...makeRow(item, 'mcq', prefix, qMcq.mcq(item.scene)), image });
+    oe.push({ ...makeRow(item, 'oe', prefix, qOe.oe(item.scene)), image });
+    for (const s of POPE_SPLITS)
+      pope.push({ ...makeRow(item, 'pope', prefix, qPope.pope(item.scene, s), `-${s}`), image });
+  }
+  return [...gen, ...mcq, ...oe, ...pope];
+}
+
+/** The result as flat `name: number` pairs (for metrics logs): geneval/overall, mcq/color, pope/f1, ... */
+export function flattenEval(r: EvalResult): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (r.geneval) {
+    out['geneval/overall'] = r.geneval.overall;
+    for (const c of GENEVAL_CATEGORIES) {
+      const a = r.geneval.categories[c];
+      if (a) out[`geneval/${c}`] = a.accuracy;
+    }
+  }
+  for (const f of ['mcq', 'oe'] as const) {
+    const a = r[f];
+    if (!a) continue;
+    out[`${f}/accuracy`] = a.accuracy;
+    for (const [k, v] of Object.entries(a.by_kind)) out[`${f}/${k}`] = v.accuracy;
+  }
+  if (r.pope) {
+    for (const k of ['accuracy', 'precision', 'recall', 'f1', 'yes_ratio'] as const)
+      out[`pope/${k}`] = r.pope[k];
+    for (const [s, m] of Object.entries(r.pope.splits)) out[`pope/${s}/accuracy`] = m.accuracy;
+  }
+  if (r.format) out['format/rate'] = r.format.rate;
+  return out;
+}

@@ -1,0 +1,252 @@
+/**
+ * `corl pipeline`: the whole CoRL recipe on the embedded default world, one command.
+ *
+ *   world     build the ShapesWorld dataset (stage-1 mix, stage-2 task sets, held-out eval sets)
+ *   base      pretrain the VQ-VAE and SFT the unified model (or reuse --base / an earlier run)
+ *   stage1    unified RL: GRPO on generation and understanding at once, joint reward, no KL
+ *   stage2    refined RL, three branches from stage 1 with KL to it: generation (cycle + TIM),
+ *             multiple-choice (accuracy + format), open-ended (accuracy + format); two at a time
+ *   merge     Gaussian merge of the MCQ and OE branches (base = the stage-1 model)
+ *   eval      every model on the held-out split (GenEval-style, MCQ, OE, POPE, format); two at a time
+ *   report    DIR/report.json + DIR/report.html
+ *
+ * The CoRL model is the stage-2 generation branch for generation and the merged model for understanding, as
+ * the paper ships a generation model and a merged understanding model.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { UserError } from '../util/errors.js';
+import { pipelinePreset, type PipelinePreset, type TrainOverrides } from './presets.js';
+import { StageRunner } from './stages.js';
+import { buildPipelineReport } from './report.js';
+
+export interface PipelineOptions {
+  preset: string;
+  out: string;
+  /** An existing pretrained base checkpoint to start from (skips pretraining). */
+  base?: string;
+  seed?: number;
+  /** Stages run side by side (default 2 on a 2-core machine; each then uses one BLAS thread). */
+  jobs?: number;
+}
+
+export interface TrainStageResult {
+  out: string;
+  model: string;
+  steps: number;
+  seconds: number;
+}
+
+/** Where a stage's model lives once it has run. */
+export interface PipelineModels {
+  base: string;
+  stage1: string;
+  gen: string;
+  mcq: string;
+  oe: string;
+  merged: string;
+}
+
+export async function runPipeline(o: PipelineOptions): Promise<{ report: string; seconds: number }> {
+  const t0 = Date.now();
+  const p = pipelinePreset(o.preset);
+  const out = resolve(o.out);
+  const seed = o.seed ?? 0;
+  const jobs = o.jobs ?? 2;
+  const env: Record<string, string> = jobs > 1 ? { CORL_BLAS_THREADS: '1' } : {};
+  const r = new StageRunner(out, p.name);
+  const log = (l: string) => process.stderr.write(l + '\n');
+  log(`corl pipeline (${p.name}) -> ${out}`);
+
+  const world = join(out, 'world');
+  await buildWorld(r, p, world, seed);
+
+  const models = await baseAndRL(r, p, out, world, seed, env, jobs, o.base);
+
+  const evals = await evaluateAll(r, p, models, world, seed, env, jobs);
+  const report = await buildPipelineReport({
+    out,
+    preset: p,
+    runner: r,
+    models,
+    evals,
+    seconds: (Date.now() - t0) / 1000,
+  });
+  log(`report: ${report}`);
+  return { report, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** base -> stage 1 -> three stage-2 branches -> merge; returns every model's folder. */
+async function baseAndRL(
+  r: StageRunner,
+  p: PipelinePreset,
+  out: string,
+  world: string,
+  seed: number,
+  env: Record<string, string>,
+  jobs: number,
+  baseDir?: string,
+): Promise<PipelineModels> {
+  let base: string;
+  if (baseDir !== undefined) {
+    base = resolve(baseDir);
+    if (!existsSync(join(base, 'config.json')))
+      throw new UserError(`--base ${baseDir} is not a model folder`);
+  } else {
+    await r.run('base', [
+      'pretrain',
+      'all',
+      '--preset',
+      p.pretrain,
+      '--out',
+      join(out, 'base'),
+      '--seed',
+      String(seed),
+      '--json',
+    ]);
+    base = join(out, 'base');
+  }
+
+  const stage1 = await trainStage(r, 'stage1', out, {
+    model: base,
+    data: join(world, 'train.jsonl'),
+    tasks: ['t2i', 'mm2t'],
+    seed,
+    ...p.stage1,
+  });
+
+  const refined = await refine(r, p, {
+    out,
+    world,
+    from: stage1.model,
+    seed,
+    env,
+    jobs,
+    prefix: 'stage2',
+    merged: join(out, 'merged'),
+  });
+  return { base, stage1: stage1.model, ...refined };
+}
+
+/** The `world` stage: the ShapesWorld dataset of the preset's size. */
+export function buildWorld(r: StageRunner, p: PipelinePreset, world: string, seed: number): Promise<unknown> {
+  return r.run('world', [
+    'world',
+    'build',
+    '--out',
+    world,
+    '--seed',
+    String(seed),
+    '--train',
+    String(p.world.train),
+    '--test',
+    String(p.world.test),
+    '--json',
+  ]);
+}
+
+/**
+ * Stage 2, refined RL: three branches from `from`, each with KL to it (generation: cycle + TIM; MCQ and OE:
+ * accuracy + format), `jobs` at a time, then the Gaussian merge of MCQ and OE (base = `from`).
+ */
+export async function refine(
+  r: StageRunner,
+  p: PipelinePreset,
+  o: {
+    out: string;
+    world: string;
+    from: string;
+    seed: number;
+    env: Record<string, string>;
+    jobs: number;
+    prefix: string;
+    merged: string;
+  },
+): Promise<{ gen: string; mcq: string; oe: string; merged: string }> {
+  const branch = (name: string, file: string, tasks: string[], rewards: object) => () =>
+    trainStage(
+      r,
+      `${o.prefix}-${name}`,
+      o.out,
+      { model: o.from, data: join(o.world, 'stage2', file), tasks, rewards, seed: o.seed, ...p.stage2 },
+      o.env,
+    );
+  const [gen, mcq, oe] = await r.parallel(o.jobs, [
+    branch('gen', 'gen.jsonl', ['t2i'], { image: { t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 }, text: {} }),
+    branch('mcq', 'mcq.jsonl', ['mm2t'], { image: {}, text: { qa_accuracy: 1, format: 1 } }),
+    branch('oe', 'oe.jsonl', ['mm2t'], { image: {}, text: { qa_accuracy: 1, format: 1 } }),
+  ]);
+  await r.run(`${o.prefix}-merge`, [
+    'merge',
+    '--method',
+    'gaussian',
+    '--base',
+    o.from,
+    '--models',
+    mcq!.model,
+    oe!.model,
+    '--out',
+    o.merged,
+    '--lambda',
+    String(p.mergeLambda),
+  ]);
+  return { gen: gen!.model, mcq: mcq!.model, oe: oe!.model, merged: o.merged };
+}
+
+/** Writes DIR/configs/<name>.yaml and runs `corl train` on it as a stage. */
+export async function trainStage(
+  r: StageRunner,
+  name: string,
+  out: string,
+  fields: TrainOverrides,
+  env: Record<string, string> = {},
+): Promise<TrainStageResult> {
+  const dir = join(out, 'configs');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    stringify({ out: join(out, name), eval_rows: 0, save_every: 0, sample_every: 25, ...fields }),
+  );
+  return r.run<TrainStageResult>(name, ['train', '--config', file, '--json'], env);
+}
+
+export type EvalResults = Record<keyof PipelineModels, unknown>;
+
+/** `corl eval` of every model on the held-out split, two at a time. */
+async function evaluateAll(
+  r: StageRunner,
+  p: PipelinePreset,
+  models: PipelineModels,
+  world: string,
+  seed: number,
+  env: Record<string, string>,
+  jobs: number,
+): Promise<EvalResults> {
+  const names = Object.keys(models) as (keyof PipelineModels)[];
+  const results = await r.parallel(
+    jobs,
+    names.map((n) => () => r.run(`eval-${n}`, evalArgs(models[n], world, p, seed), env)),
+  );
+  return Object.fromEntries(names.map((n, i) => [n, results[i]])) as EvalResults;
+}
+
+export function evalArgs(model: string, world: string, p: PipelinePreset, seed: number): string[] {
+  return [
+    'eval',
+    '--model',
+    model,
+    '--data',
+    join(world, 'eval'),
+    '--gen-prompts',
+    String(p.eval.genPrompts),
+    '--max-questions',
+    String(p.eval.maxQuestions),
+    '--examples',
+    String(p.eval.examples),
+    '--seed',
+    String(seed),
+    '--json',
+  ];
+}

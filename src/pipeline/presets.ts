@@ -1,0 +1,72 @@
+/**
+ * Pipeline presets: how big each stage of the CoRL recipe is. `world-tiny` is the default (the whole recipe on
+ * 2 CPU cores in about 20 minutes); `world-micro` runs every stage for a few seconds (tests, CI, smoke runs).
+ */
+import { UserError } from '../util/errors.js';
+
+/** Fields of a train config (src/rl/config.ts) that a preset sets. */
+export type TrainOverrides = Record<string, unknown>;
+
+export interface PipelinePreset {
+  name: string;
+  /** `corl world build` sizes. */
+  world: { train: number; test: number };
+  /** `corl pretrain all --preset`. */
+  pretrain: string;
+  /** `corl eval` size: generation prompts (4 images each) and questions per family. */
+  eval: { genPrompts: number; maxQuestions: number; examples: number };
+  /** Stage 1, unified RL (paper: beta 0, G 8, lambda 0.8). */
+  stage1: TrainOverrides;
+  /** Stage 2, refined RL, per branch (paper: KL to the reference, G 16, lower lr). */
+  stage2: TrainOverrides;
+  /** Gaussian merge band (paper code: lambda 2). */
+  mergeLambda: number;
+  /** Prompts shown in the report's image grid (one image per stage each). */
+  gridPrompts: number;
+}
+
+const PRESETS: Record<string, PipelinePreset> = {
+  'world-tiny': {
+    name: 'world-tiny',
+    world: { train: 2000, test: 200 },
+    pretrain: 'world-tiny',
+    eval: { genPrompts: 48, maxQuestions: 96, examples: 4 },
+    stage1: { steps: 100, batch_size: 4, num_generations: 8, micro_batch_size: 4, lr: 1e-4 },
+    stage2: { steps: 30, batch_size: 2, num_generations: 16, micro_batch_size: 2, lr: 5e-5, beta: 0.04 },
+    mergeLambda: 2,
+    gridPrompts: 6,
+  },
+  'world-micro': {
+    name: 'world-micro',
+    world: { train: 40, test: 12 },
+    pretrain: 'world-micro',
+    eval: { genPrompts: 4, maxQuestions: 6, examples: 2 },
+    stage1: {
+      steps: 2,
+      batch_size: 2,
+      num_generations: 2,
+      micro_batch_size: 2,
+      max_completion_length: 8,
+      recaption_max_tokens: 8,
+    },
+    stage2: {
+      steps: 1,
+      batch_size: 2,
+      num_generations: 2,
+      micro_batch_size: 2,
+      beta: 0.04,
+      max_completion_length: 8,
+      recaption_max_tokens: 8,
+    },
+    mergeLambda: 2,
+    gridPrompts: 2,
+  },
+};
+
+export function pipelinePreset(name: string): PipelinePreset {
+  const p = PRESETS[name];
+  if (!p) throw new UserError(`unknown preset "${name}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  return p;
+}
+
+export const PIPELINE_PRESETS = Object.keys(PRESETS);

@@ -1,0 +1,163 @@
+/**
+ * A resumable sequence of stages. Each stage runs a `corl` subcommand in its own process (so a stage's native
+ * memory is released when it ends, and independent stages can run side by side on the two cores), logs to
+ * DIR/logs/<stage>.log, and is recorded in DIR/pipeline.json when it finishes; a rerun skips finished stages,
+ * so an interrupted pipeline resumes from its last finished stage.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../util/errors.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'corl.js');
+
+export interface StageRecord {
+  status: 'done' | 'failed';
+  seconds: number;
+  /** The last JSON line the stage printed (its result), if any. */
+  result?: unknown;
+  finished: string;
+}
+
+export interface PipelineState {
+  preset: string;
+  stages: Record<string, StageRecord>;
+}
+
+export class StageRunner {
+  readonly state: PipelineState;
+  private readonly file: string;
+  /** How each stage of this invocation went: 'done' (ran now) or 'cached' (finished in an earlier run). */
+  readonly timeline: { name: string; status: 'done' | 'cached' | 'failed'; seconds: number }[] = [];
+
+  constructor(
+    readonly dir: string,
+    preset: string,
+    private readonly log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+  ) {
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    this.file = join(dir, 'pipeline.json');
+    this.state = existsSync(this.file) ? this.read() : { preset, stages: {} };
+    if (this.state.preset !== preset) {
+      throw new UserError(
+        `${dir} holds a pipeline of preset ${this.state.preset}, not ${preset}: use another --out`,
+      );
+    }
+  }
+
+  private read(): PipelineState {
+    try {
+      return JSON.parse(readFileSync(this.file, 'utf8')) as PipelineState;
+    } catch {
+      throw new UserError(`${this.file} is not valid JSON (delete it to start the pipeline over)`);
+    }
+  }
+
+  private save(): void {
+    const tmp = `${this.file}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(this.state, null, 2) + '\n');
+    renameSync(tmp, this.file);
+  }
+
+  done(name: string): boolean {
+    return this.state.stages[name]?.status === 'done';
+  }
+
+  result<T>(name: string): T {
+    const r = this.state.stages[name];
+    if (r?.status !== 'done') throw new Error(`stage ${name} has not finished`);
+    return r.result as T;
+  }
+
+  /** Runs `corl ...args` as stage `name` unless it already finished; returns its last JSON output line. */
+  async run<T = unknown>(name: string, args: string[], env: Record<string, string> = {}): Promise<T> {
+    const prev = this.state.stages[name];
+    if (prev?.status === 'done') {
+      this.timeline.push({ name, status: 'cached', seconds: prev.seconds });
+      this.log(`  ${name}: done earlier (${prev.seconds.toFixed(0)} s)`);
+      return prev.result as T;
+    }
+    const t0 = Date.now();
+    this.log(`  ${name}: running  corl ${args.join(' ')}`);
+    const logFile = join(this.dir, 'logs', `${name.replace(/[^\w.-]+/g, '_')}.log`);
+    const { code, lastJson } = await runCli(args, env, logFile);
+    const seconds = (Date.now() - t0) / 1000;
+    if (code !== 0) {
+      this.state.stages[name] = { status: 'failed', seconds, finished: new Date().toISOString() };
+      this.save();
+      this.timeline.push({ name, status: 'failed', seconds });
+      const tail = readFileSync(logFile, 'utf8').trim().split('\n').slice(-1)[0] ?? '';
+      throw new UserError(`stage ${name} failed (exit ${code}): ${tail} (log: ${logFile})`);
+    }
+    this.state.stages[name] = {
+      status: 'done',
+      seconds,
+      result: lastJson,
+      finished: new Date().toISOString(),
+    };
+    this.save();
+    this.timeline.push({ name, status: 'done', seconds });
+    this.log(`  ${name}: done in ${seconds.toFixed(0)} s`);
+    return lastJson as T;
+  }
+
+  /** Runs stages side by side, at most `jobs` at a time. */
+  async parallel<T>(jobs: number, tasks: (() => Promise<T>)[]): Promise<T[]> {
+    const out: T[] = new Array<T>(tasks.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < tasks.length) {
+        const i = next++;
+        out[i] = await tasks[i]!();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, tasks.length)) }, worker));
+    return out;
+  }
+}
+
+function runCli(
+  args: string[],
+  env: Record<string, string>,
+  logFile: string,
+): Promise<{ code: number; lastJson: unknown }> {
+  return new Promise((resolve, reject) => {
+    const log = createWriteStream(logFile);
+    let last: unknown = undefined;
+    let buf = '';
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (d: Buffer) => {
+      log.write(d);
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const l of lines) {
+        const t = l.trim();
+        if (t.startsWith('{')) {
+          try {
+            last = JSON.parse(t);
+          } catch {
+            /* not a JSON result line */
+          }
+        }
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => log.write(d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const t = buf.trim();
+      if (t.startsWith('{')) {
+        try {
+          last = JSON.parse(t);
+        } catch {
+          /* ignore */
+        }
+      }
+      log.end(() => resolve({ code: code ?? 1, lastJson: last }));
+    });
+  });
+}

@@ -1,0 +1,300 @@
+/**
+ * Pretraining data straight from the ShapesWorld generator (no files): seeded streams of scenes with their
+ * renders, and the SFT rows built from them.
+ *
+ * Row kinds (the SFT mix, see presets.ts and docs/pretrain.md):
+ *   gen        generation prompt -> the VQ codes of a real render of a scene satisfying it; with probability
+ *              `uncondProb` the prompt becomes the CFG unconditional row (every token but BOS and
+ *              `<begin_of_image>` replaced by pad, exactly as the sampler builds it)
+ *   caption    image + "describe the image ." -> the world caption (bare text + EOS): the cycle reward
+ *              re-captions generated images with the policy itself
+ *   oe         image + open-ended question -> `<think> qa_think </think> <answer> answer </answer>`
+ *   mcq        image + multiple-choice question -> the same, the think text ending "B is red"
+ *   pope       image + "is there a red circle in the image?" -> think + yes / no
+ *   mcq_text   option matching without an image: the MC question with the fact stated in the prompt
+ *              ("the circle is red .\nQuestion: ... Options: ...") -> the same completion as `mcq`; cheap
+ *              rows (no image tokens) for the description -> option-letter lookup on its own
+ * Completions end in EOS; the loss covers completion tokens only. The image rows of a batch come in groups
+ * of `perImage` questions about one scene (different kinds), which the trainer runs with the image prefix
+ * computed once (sft.ts).
+ */
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import type { ULMConfig } from '../model/config.js';
+import { expandImageTokens } from '../model/inputs.js';
+import {
+  ASSISTANT,
+  USER,
+  answerCompletion,
+  generationPrompt,
+  sftFormat,
+  understandingPrompt,
+} from '../model/templates.js';
+import type { ULMTokenizer } from '../model/tokenizer.js';
+import type { RgbImage } from '../world/image.js';
+import { QuestionGenerator, listObjects, type Question } from '../world/questions.js';
+import type { Scene } from '../world/scene.js';
+import { renderScene } from '../world/render.js';
+import { Rng, deriveSeed } from '../world/rng.js';
+import { SceneStream, type SceneItem, type Split } from '../world/dataset.js';
+import { CAPTION_QUESTION, OPTION_LETTERS, formatCompletion } from '../world/templates.js';
+
+export const ROW_KINDS = ['gen', 'caption', 'oe', 'mcq', 'pope', 'mcq_text'] as const;
+export type RowKind = (typeof ROW_KINDS)[number];
+/** The understanding (text-output) kinds. */
+export const TEXT_KINDS = ['caption', 'oe', 'mcq', 'pope', 'mcq_text'] as const;
+export type TextKind = (typeof TEXT_KINDS)[number];
+/** The understanding kinds asked about an image. */
+export const IMAGE_KINDS = ['caption', 'oe', 'mcq', 'pope'] as const;
+
+/** Rows of each kind in one batch. */
+export type Mix = Partial<Record<RowKind, number>>;
+
+/** A scene of the world with its render. */
+export interface WorldItem extends SceneItem {
+  render: RgbImage;
+}
+
+/** An endless seeded stream of scenes (GenEval categories dealt in blocks) with their 32x32 renders. */
+export class WorldStream {
+  private readonly scenes: SceneStream;
+  constructor(
+    seed: number,
+    split: Split = 'train',
+    private readonly imageSize = 32,
+  ) {
+    this.scenes = new SceneStream(seed, split);
+  }
+  next(): WorldItem {
+    const item = this.scenes.next();
+    return { ...item, render: renderScene(item.scene, { size: this.imageSize }) };
+  }
+  take(n: number): WorldItem[] {
+    return Array.from({ length: n }, () => this.next());
+  }
+}
+
+/**
+ * RGB byte images (all of one size) -> float32 [N, 3, H, W], (x / 255 - mean) / std per channel. The VQ's
+ * input is mean = std = 0.5 ([-1, 1]), the ViT's is the config's image_mean / image_std.
+ */
+export function pixelTensor(
+  images: readonly RgbImage[],
+  mean: readonly number[] = [0.5, 0.5, 0.5],
+  std: readonly number[] = [0.5, 0.5, 0.5],
+): Tensor {
+  if (images.length === 0) throw new RangeError('pixelTensor: no images');
+  const { width: W, height: H } = images[0]!;
+  const hw = W * H;
+  const out = new Float32Array(images.length * 3 * hw);
+  images.forEach((img, n) => {
+    if (img.width !== W || img.height !== H || img.data.length !== 3 * hw)
+      throw new RangeError(`pixelTensor: image ${n} is not ${W}x${H} RGB`);
+    for (let c = 0; c < 3; c++) {
+      const base = (n * 3 + c) * hw;
+      const m = mean[c]!;
+      const s = std[c]!;
+      for (let p = 0; p < hw; p++) out[base + p] = (img.data[3 * p + c]! / 255 - m) / s;
+    }
+  });
+  return torch.tensor(out, { shape: [images.length, 3, H, W] });
+}
+
+/** Images -> the ViT input of `cfg` (its size must match the images'). */
+export function vitPixels(images: readonly RgbImage[], cfg: ULMConfig): Tensor {
+  const p = cfg.vision_config.params;
+  if (images.length > 0 && images[0]!.width !== p.image_size)
+    throw new RangeError(`vitPixels: images are ${images[0]!.width} px, the ViT takes ${p.image_size}`);
+  return pixelTensor(images, p.image_mean, p.image_std);
+}
+
+/** The captioning prompt ("<|User|>: <image_placeholder>\ndescribe the image .\n\n<|Assistant|>:"). */
+export function captionPrompt(): string {
+  return understandingPrompt(CAPTION_QUESTION);
+}
+
+/** A text-only prompt (no image): "<|User|>: {content}\n\n<|Assistant|>:". */
+export function textPrompt(content: string): string {
+  return sftFormat([
+    { role: USER, content },
+    { role: ASSISTANT, content: '' },
+  ]);
+}
+
+/** The fact of an MC think text ("the circle is red . B is red" -> "the circle is red"). */
+export function mcFact(think: string): string {
+  const at = think.lastIndexOf(' . ');
+  return at < 0 ? think : think.slice(0, at);
+}
+
+/** The objects of the shape a POPE question asks about: "i see a blue circle", "i see no circle". */
+export function popeShapeThink(question: string, scene: Scene): string {
+  const m = /is there a (\w+) (\w+) in the image/.exec(question);
+  if (!m) throw new Error(`not a POPE question: ${question}`);
+  const shape = m[2]!;
+  const objs = scene.objects.filter((o) => o.shape === shape).sort((a, b) => a.x - b.x || a.y - b.y);
+  return objs.length === 0 ? `i see no ${shape}` : `i see ${listObjects(objs)}`;
+}
+
+/** An understanding-side training row: prompt ids (BOS first, image spans expanded) and completion ids. */
+export interface TextRow {
+  kind: TextKind;
+  prompt: number[];
+  completion: number[];
+  /** The image of the row's single image span, if it has one (rows about one scene share the object). */
+  image: RgbImage | null;
+  /** MC rows in 'letter' mode: completion indexes of the option letters (think text and answer). */
+  letters: number[];
+  /** The completion index of the answer's first token (after `<answer>`), for the logs. */
+  answerAt?: number;
+}
+
+/** A generation training row: prompt ids (BOS ... `<begin_of_image>`) and the real image to encode. */
+export interface GenRow {
+  prompt: number[];
+  image: RgbImage;
+  unconditional: boolean;
+}
+
+export interface SftBatch {
+  text: TextRow[];
+  gen: GenRow[];
+}
+
+export type McAnswer = 'letter' | 'text';
+export type PopeThink = 'world' | 'shape';
+
+export interface SftDataOptions {
+  seed: number;
+  /** Probability that a generation row is the unconditional (CFG) prompt (default 0.1). */
+  uncondProb?: number;
+  imageSize?: number;
+  /**
+   * How MC rows are answered: 'letter' (the world's think text ending "B is red" and the letter in the answer
+   * tags) or 'text' (the think text is the fact, the answer the option's text, e.g. `<answer> red </answer>`,
+   * which the MCQ scorer maps to its letter through the options; see docs/pretrain.md). Default 'letter'.
+   */
+  mcAnswer?: McAnswer;
+  /**
+   * The POPE think text: 'world' keeps the world's list of every object ("i see a red circle and a blue
+   * square"); 'shape' lists only the objects of the asked shape ("i see a blue circle", "i see no circle").
+   * Default 'world'.
+   */
+  popeThink?: PopeThink;
+  /** Questions asked about each scene of a batch (default 1: a fresh scene per row). */
+  perImage?: number;
+}
+
+/** Builds SFT batches of any mix from fresh scenes of the train stream. */
+export class SftData {
+  private readonly stream: WorldStream;
+  private readonly rng: Rng;
+  private readonly questions: QuestionGenerator;
+  private readonly uncondProb: number;
+  private readonly mcAnswer: McAnswer;
+  private readonly popeThink: PopeThink;
+  private readonly perImage: number;
+
+  constructor(
+    private readonly tok: ULMTokenizer,
+    private readonly numImageTokens: number,
+    opts: SftDataOptions,
+  ) {
+    this.stream = new WorldStream(deriveSeed(opts.seed, 'sft-scenes'), 'train', opts.imageSize ?? 32);
+    this.rng = new Rng(deriveSeed(opts.seed, 'sft-rows'));
+    this.questions = new QuestionGenerator(new Rng(deriveSeed(opts.seed, 'sft-questions')));
+    this.uncondProb = opts.uncondProb ?? 0.1;
+    this.mcAnswer = opts.mcAnswer ?? 'letter';
+    this.popeThink = opts.popeThink ?? 'world';
+    this.perImage = Math.max(1, opts.perImage ?? 1);
+  }
+
+  private encodeImagePrompt(prompt: string): number[] {
+    return expandImageTokens(this.tok.encode(prompt, { bos: true }), this.tok.special, this.numImageTokens);
+  }
+
+  private completion(text: string): number[] {
+    return this.tok.encode(answerCompletion(text));
+  }
+
+  /** The index of the think text's option letter (the last A-D token before `</think>`). */
+  private letterIndex(completion: readonly number[]): number | undefined {
+    const end = completion.indexOf(this.tok.tokenToId('</think>') ?? -1);
+    const letters = OPTION_LETTERS.map((l) => this.tok.tokenToId(l));
+    for (let i = end - 1; i >= 0; i--) if (letters.includes(completion[i])) return i;
+    return undefined;
+  }
+
+  /** One generation row. */
+  genRow(item: WorldItem = this.stream.next()): GenRow {
+    const ids = this.tok.encode(generationPrompt(item.prompt), { bos: true });
+    const unconditional = this.rng.bool(this.uncondProb);
+    if (unconditional) for (let i = 1; i < ids.length - 1; i++) ids[i] = this.tok.special.pad;
+    return { prompt: ids, image: item.render, unconditional };
+  }
+
+  /** One understanding row of the given kind. */
+  textRow(kind: TextKind, item: WorldItem = this.stream.next()): TextRow {
+    if (kind === 'caption')
+      return {
+        kind,
+        prompt: this.encodeImagePrompt(captionPrompt()),
+        completion: this.completion(item.caption),
+        image: item.render,
+        letters: [],
+      };
+    const q: Question =
+      kind === 'oe'
+        ? this.questions.oe(item.scene)
+        : kind === 'pope'
+          ? this.questions.pope(item.scene)
+          : this.questions.mcq(item.scene);
+    const textAnswer = q.type === 'MC' && this.mcAnswer === 'text';
+    const think = textAnswer
+      ? mcFact(q.think)
+      : q.kind === 'exist' && this.popeThink === 'shape'
+        ? popeShapeThink(q.question, item.scene)
+        : q.think;
+    const completion = this.completion(formatCompletion(think, textAnswer ? q.answerText : q.answer));
+    const letterAt = q.type === 'MC' && !textAnswer ? this.letterIndex(completion) : undefined;
+    const open = completion.indexOf(this.tok.tokenToId('<answer>') ?? -1);
+    const prompt =
+      kind === 'mcq_text'
+        ? this.tok.encode(textPrompt(`${mcFact(q.think)} .\n${q.problem}`), { bos: true })
+        : this.encodeImagePrompt(understandingPrompt(q.problem));
+    return {
+      kind,
+      prompt,
+      completion,
+      image: kind === 'mcq_text' ? null : item.render,
+      letters: letterAt === undefined ? [] : [letterAt, open + 1],
+      answerAt: open >= 0 ? open + 1 : undefined,
+    };
+  }
+
+  /**
+   * A batch with `mix[k]` rows of each kind. Generation and text-only rows each take a fresh scene; the image
+   * rows are dealt to fresh scenes `perImage` at a time, kinds interleaved so a scene is asked different kinds.
+   */
+  batch(mix: Mix): SftBatch {
+    const gen: GenRow[] = [];
+    for (let i = 0; i < (mix.gen ?? 0); i++) gen.push(this.genRow());
+    const text: TextRow[] = [];
+    for (let i = 0; i < (mix.mcq_text ?? 0); i++) text.push(this.textRow('mcq_text'));
+    const kinds: TextKind[] = [];
+    const left = IMAGE_KINDS.map((k) => mix[k] ?? 0);
+    while (left.some((n) => n > 0))
+      IMAGE_KINDS.forEach((k, i) => {
+        if (left[i]! > 0) {
+          kinds.push(k);
+          left[i]!--;
+        }
+      });
+    let item = this.stream.next();
+    kinds.forEach((k, i) => {
+      if (i > 0 && i % this.perImage === 0) item = this.stream.next();
+      text.push(this.textRow(k, item));
+    });
+    return { text, gen };
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * The pretraining jobs behind `corl pretrain vq | sft | all`: train, evaluate, save.
+ *
+ *   vq   DIR = a VQ folder (vq.ts): vq.json, model.safetensors, pretrain.json
+ *   sft  DIR = a ULM checkpoint (config.json, model.safetensors, tokenizer.json) + pretrain.json
+ *   all  DIR = the ULM checkpoint of `sft`, with the VQ folder kept in DIR/vq; pretrain.json holds both stages
+ *
+ * pretrain.json: preset, seed, per stage steps / seconds / loss logs, the VQ's reconstruction eval, the base
+ * model's held-out ShapesWorld eval (evaluate.ts), thread settings and the machine's load average.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as torch from '../torch/index.js';
+import { saveULM } from '../model/checkpoint.js';
+import type { MultiModalityCausalLM } from '../model/ulm.js';
+import type { ULMTokenizer } from '../model/tokenizer.js';
+import type { VQModel } from '../model/vq.js';
+import { evaluate, worldEvalRows, type EvalResult } from '../eval/evaluate.js';
+import { UserError } from '../util/errors.js';
+import { pretrainPreset, type PretrainPreset } from './presets.js';
+import { buildULM, trainSFT, worldTokenizer, type SftLog, type SftResult } from './sft.js';
+import { loadVQ, saveVQ, trainVQ, type VQLog, type VQTrainResult } from './vq.js';
+
+export const PRETRAIN_FILE = 'pretrain.json';
+
+export interface Budget {
+  seconds?: number;
+  steps?: number;
+}
+
+export interface RunHooks {
+  /** Progress of the current stage in [0, 1] with a short status line. */
+  onProgress?: (stage: 'vq' | 'sft' | 'eval', progress: number, info: string) => void;
+}
+
+export interface VQStage {
+  steps: number;
+  seconds: number;
+  images_per_second: number;
+  final: Omit<VQLog, 'step' | 'seconds' | 'lr'>;
+  logs: VQLog[];
+  eval: VQTrainResult['eval'];
+}
+
+export interface SftStage {
+  steps: number;
+  seconds: number;
+  rows: SftResult['rows'];
+  /** Mean losses over the last ~10% of the run. */
+  final: Record<string, number>;
+  logs: SftLog[];
+}
+
+export interface PretrainReport {
+  preset: string;
+  seed: number;
+  vq?: VQStage;
+  sft?: SftStage;
+  eval?: EvalResult;
+  /** Held-out evaluation rows: `corl world build --seed eval_seed --test eval_scenes` eval/ files. */
+  eval_seed?: number;
+  eval_scenes?: number;
+  threads: { threads: number; blasThreads: number };
+  loadavg: number[];
+  total_seconds: number;
+}
+
+function vqStage(r: VQTrainResult): VQStage {
+  const last = r.logs[r.logs.length - 1];
+  return {
+    steps: r.steps,
+    seconds: r.seconds,
+    images_per_second: r.images_per_second,
+    final: {
+      recon: last?.recon ?? NaN,
+      commit: last?.commit ?? NaN,
+      codebook: last?.codebook ?? NaN,
+      restarted: last?.restarted ?? 0,
+    },
+    logs: r.logs,
+    eval: r.eval,
+  };
+}
+
+function sftStage(r: SftResult): SftStage {
+  const tail = r.logs.filter((l) => l.seconds >= 0.9 * r.seconds || l === r.logs[r.logs.length - 1]);
+  const final: Record<string, number> = {};
+  const keys = new Set(tail.flatMap((l) => Object.keys(l.loss)));
+  for (const k of keys) {
+    const vs = tail.map((l) => l.loss[k]).filter((v): v is number => v !== undefined);
+    if (vs.length > 0) final[k] = vs.reduce((a, b) => a + b, 0) / vs.length;
+  }
+  return { steps: r.steps, seconds: r.seconds, rows: r.rows, final, logs: r.logs };
+}
+
+function budgetOf(b: Budget, presetSeconds: number): { seconds?: number; steps?: number } {
+  if (b.steps !== undefined) return { steps: b.steps };
+  return { seconds: b.seconds ?? presetSeconds };
+}
+
+/** Trains the VQ of a preset (not saved). */
+export function runVQ(
+  preset: PretrainPreset,
+  seed: number,
+  budget: Budget,
+  hooks: RunHooks = {},
+): VQTrainResult {
+  const tok = worldTokenizer();
+  const params = preset.model(tok.vocabSize).gen_vision_config.params;
+  const v = preset.vq;
+  return trainVQ({
+    params,
+    seed,
+    ...budgetOf(budget, v.seconds),
+    batchSize: v.batchSize,
+    lr: v.lr,
+    restartEvery: v.restartEvery,
+    evalImages: v.evalImages,
+    onStep: (p, l) => hooks.onProgress?.('vq', p, `recon ${l.recon.toFixed(4)}`),
+  });
+}
+
+/** Builds the ULM around a trained VQ and runs SFT; the caller owns the returned model. */
+export function runSFT(
+  preset: PretrainPreset,
+  vq: VQModel,
+  seed: number,
+  budget: Budget,
+  hooks: RunHooks = {},
+): { model: MultiModalityCausalLM; tokenizer: ULMTokenizer; result: SftResult } {
+  const tokenizer = worldTokenizer();
+  const config = preset.model(tokenizer.vocabSize);
+  const want = JSON.stringify(config.gen_vision_config.params);
+  if (JSON.stringify(vq.params) !== want)
+    throw new UserError(
+      `the VQ does not match preset ${preset.name}'s gen_vision_config (train it with --preset ${preset.name})`,
+    );
+  const model = buildULM(config, vq, seed);
+  try {
+    const s = preset.sft;
+    const result = trainSFT(model, tokenizer, {
+      seed,
+      ...budgetOf(budget, s.seconds),
+      curriculum: s.curriculum,
+      lr: s.lr,
+      weightDecay: s.weightDecay,
+      warmup: s.warmup,
+      finalLr: s.finalLr,
+      clip: s.clip,
+      uncondProb: s.uncondProb,
+      genWeight: s.genWeight,
+      textWeight: s.textWeight,
+      mcAnswer: s.mcAnswer,
+      popeThink: s.popeThink,
+      perImage: s.perImage,
+      onStep: (p, l) => {
+        const parts = Object.entries(l.loss)
+          .filter(([k]) => !k.startsWith('letter') && !k.startsWith('answer'))
+          .map(([k, v]) => `${k} ${v!.toFixed(2)}`);
+        hooks.onProgress?.('sft', p, `${l.phase} | ${parts.join(' ')}`);
+      },
+    });
+    return { model, tokenizer, result };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/** The held-out evaluation of a preset (seed + 1000, the preset's scene count and limits). */
+export function runEval(
+  preset: PretrainPreset,
+  model: MultiModalityCausalLM,
+  tokenizer: ULMTokenizer,
+  seed: number,
+  hooks: RunHooks = {},
+): { result: EvalResult; evalSeed: number; scenes: number } {
+  const evalSeed = seed + 1000;
+  const { scenes, ...limits } = preset.eval;
+  const rows = worldEvalRows(evalSeed, scenes, model.config.vision_config.params.image_size);
+  const result = evaluate(model, tokenizer, rows, {
+    ...limits,
+    seed,
+    onProgress: (d, t) => hooks.onProgress?.('eval', d / Math.max(1, t), `${d}/${t}`),
+  });
+  return { result, evalSeed, scenes };
+}
+
+function writeReport(file: string, report: PretrainReport): void {
+  fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+}
+
+function baseReport(preset: PretrainPreset, seed: number): PretrainReport {
+  return {
+    preset: preset.name,
+    seed,
+    threads: { threads: torch.getNumThreads(), blasThreads: torch.getBlasThreads() },
+    loadavg: os.loadavg(),
+    total_seconds: 0,
+  };
+}
+
+/** `corl pretrain vq`: trains and saves a VQ folder. */
+export function pretrainVQ(
+  o: { preset: string; out: string; seed: number } & Budget,
+  hooks: RunHooks = {},
+): PretrainReport {
+  const t0 = performance.now();
+  const preset = pretrainPreset(o.preset);
+  const r = runVQ(preset, o.seed, o, hooks);
+  try {
+    const report = { ...baseReport(preset, o.seed), vq: vqStage(r) };
+    report.total_seconds = (performance.now() - t0) / 1000;
+    report.loadavg = os.loadavg();
+    saveVQ(r.vq, o.out, { preset: preset.name, extra: { [PRETRAIN_FILE]: report } });
+    return report;
+  } finally {
+    r.vq.dispose();
+  }
+}
+
+/** `corl pretrain sft`: SFT on a saved VQ; saves the ULM checkpoint (+ pretrain.json) and evaluates it. */
+export function pretrainSFT(
+  o: { preset: string; vq: string; out: string; seed: number; eval?: boolean } & Budget,
+  hooks: RunHooks = {},
+): PretrainReport {
+  const t0 = performance.now();
+  const preset = pretrainPreset(o.preset);
+  const { vq } = loadVQ(o.vq);
+  let run;
+  try {
+    run = runSFT(preset, vq, o.seed, o, hooks);
+  } finally {
+    vq.dispose();
+  }
+  const { model, tokenizer, result } = run;
+  try {
+    const report: PretrainReport = { ...baseReport(preset, o.seed), sft: sftStage(result) };
+    saveULM(model, tokenizer, o.out);
+    if (o.eval !== false) {
+      const e = runEval(preset, model, tokenizer, o.seed, hooks);
+      Object.assign(report, { eval: e.result, eval_seed: e.evalSeed, eval_scenes: e.scenes });
+    }
+    report.total_seconds = (performance.now() - t0) / 1000;
+    report.loadavg = os.loadavg();
+    writeReport(path.join(o.out, PRETRAIN_FILE), report);
+    return report;
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * `corl pretrain all`: VQ then SFT (the preset's split of the time budget, or of `seconds` when given, in
+ * the preset's proportions), evaluation; DIR = the ULM checkpoint, DIR/vq = the VQ folder.
+ */
+export function pretrainAll(
+  o: { preset: string; out: string; seed: number; seconds?: number; eval?: boolean },
+  hooks: RunHooks = {},
+): PretrainReport {
+  const t0 = performance.now();
+  const preset = pretrainPreset(o.preset);
+  const share = preset.vq.seconds / (preset.vq.seconds + preset.sft.seconds);
+  const vqSeconds = o.seconds !== undefined ? o.seconds * share : preset.vq.seconds;
+  const sftSeconds = o.seconds !== undefined ? o.seconds - vqSeconds : preset.sft.seconds;
+  const report = baseReport(preset, o.seed);
+  const v = runVQ(preset, o.seed, { seconds: vqSeconds }, hooks);
+  const vqDir = path.join(o.out, 'vq');
+  let run;
+  try {
+    report.vq = vqStage(v);
+    // kept beside the run while SFT trains, moved into DIR/vq once the checkpoint is written
+    saveVQ(v.vq, `${o.out}.vq-${process.pid}`, { preset: preset.name });
+    run = runSFT(preset, v.vq, o.seed, { seconds: sftSeconds }, hooks);
+  } finally {
+    v.vq.dispose();
+  }
+  const { model, tokenizer, result } = run;
+  try {
+    report.sft = sftStage(result);
+    saveULM(model, tokenizer, o.out);
+    fs.rmSync(vqDir, { recursive: true, force: true });
+    fs.renameSync(`${o.out}.vq-${process.pid}`, vqDir);
+    fs.writeFileSync(
+      path.join(vqDir, PRETRAIN_FILE),
+      JSON.stringify({ ...report, sft: undefined }, null, 2) + '\n',
+    );
+    if (o.eval !== false) {
+      const e = runEval(preset, model, tokenizer, o.seed, hooks);
+      Object.assign(report, { eval: e.result, eval_seed: e.evalSeed, eval_scenes: e.scenes });
+    }
+    report.total_seconds = (performance.now() - t0) / 1000;
+    report.loadavg = os.loadavg();
+    writeReport(path.join(o.out, PRETRAIN_FILE), report);
+    return report;
+  } finally {
+    model.dispose();
+  }
+}

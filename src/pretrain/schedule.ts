@@ -1,0 +1,39 @@
+/**
+ * Training budgets and time-based schedules. A run has a budget in seconds or in steps; `progress()` is
+ * elapsed / budget in [0, 1], so learning-rate schedules and curricula are functions of progress and a run
+ * ends on time whatever its speed (the machine may be shared).
+ */
+
+export class Budget {
+  step = 0;
+  private readonly t0 = performance.now();
+  constructor(readonly limit: { seconds: number } | { steps: number }) {
+    const v = 'seconds' in limit ? limit.seconds : limit.steps;
+    if (!(v > 0)) throw new RangeError(`budget must be positive, got ${v}`);
+  }
+  elapsed(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
+  progress(): number {
+    const p = 'seconds' in this.limit ? this.elapsed() / this.limit.seconds : this.step / this.limit.steps;
+    return Math.min(1, p);
+  }
+  tick(): void {
+    this.step += 1;
+  }
+  done(): boolean {
+    return this.progress() >= 1;
+  }
+}
+
+/**
+ * Linear warm-up over the first `warmup` of progress, then cosine decay to `final` (a fraction of the base)
+ * at progress 1: a multiplier of the base learning rate.
+ */
+export function warmupCosine(warmup: number, final: number): (progress: number) => number {
+  return (p) => {
+    if (warmup > 0 && p < warmup) return Math.max(p / warmup, 0.01);
+    const t = Math.min(1, (p - warmup) / Math.max(1e-9, 1 - warmup));
+    return final + (1 - final) * 0.5 * (1 + Math.cos(Math.PI * t));
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * `corl pipeline --preset world-micro` end to end: killed after stage 1, then rerun with the same folder, it
+ * resumes after the last finished stage and writes a report whose main table has every stage.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const CLI = join(import.meta.dirname, '..', '..', 'bin', 'corl.js');
+
+interface State {
+  stages: Record<string, { status: string }>;
+}
+
+test('the micro pipeline resumes after an interruption and reports every stage', async () => {
+  const out = join(mkdtempSync(join(tmpdir(), 'corl-pipe-')), 'run');
+  const stateFile = join(out, 'pipeline.json');
+  const state = () =>
+    existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as State) : { stages: {} };
+
+  const child = spawn(process.execPath, [CLI, 'pipeline', '--preset', 'world-micro', '--out', out], {
+    stdio: 'ignore',
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  while (state().stages['stage1']?.status !== 'done' && child.exitCode === null) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  await exited;
+  assert.equal(state().stages['stage1']?.status, 'done', 'stage 1 finished before the kill');
+  assert.ok(!existsSync(join(out, 'report.json')), 'killed before the report');
+
+  const r = spawnSync(process.execPath, [CLI, 'pipeline', '--preset', 'world-micro', '--out', out], {
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /world: done earlier/);
+  assert.match(r.stderr, /stage1: done earlier/);
+
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+    tables: { id: string; columns: string[]; rows: { label: string; cells: unknown[] }[] }[];
+    stages: { name: string; status: string }[];
+    grids: { rows: { images: (string | null)[] }[] }[];
+  };
+  const main = report.tables.find((t) => t.id === 'main')!;
+  assert.deepEqual(
+    main.rows.map((row) => row.label.split(':')[0]),
+    ['base (pretrained)', 'stage 1', 'stage 2', 'stage 2', 'stage 2', 'MCQ + OE merged', 'CoRL (gen'],
+  );
+  for (const row of main.rows) assert.equal(row.cells.length, main.columns.length);
+  const status = Object.fromEntries(report.stages.map((s) => [s.name, s.status]));
+  assert.equal(status['world'], 'cached');
+  assert.equal(status['stage1'], 'cached');
+  assert.equal(status['stage2-merge'], 'done');
+  for (const img of report.grids[0]!.rows.flatMap((row) => row.images))
+    assert.ok(img && existsSync(join(out, img)), `${img}`);
+  assert.ok(existsSync(join(out, 'report.html')));
+});

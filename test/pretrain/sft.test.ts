@@ -1,0 +1,121 @@
+/**
+ * SFT maths and data: the shared-image-prefix losses equal each row scored alone (teacher-forced log-probs of
+ * the model's own scorer), gradients reach the ViT through the shared prefix, nothing leaks; the rows carry
+ * the intended completions (MC in 'text' and 'letter' modes, POPE think texts, captions, CFG-unconditional
+ * generation prompts); time budgets and the warm-up + cosine schedule.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as torch from '../../src/torch/index.js';
+import { MultiModalityCausalLM } from '../../src/model/ulm.js';
+import { leftPad, rightPad, withImages, type UnderstandingBatch } from '../../src/model/inputs.js';
+import { scoreText } from '../../src/model/score.js';
+import { pretrainPreset } from '../../src/pretrain/presets.js';
+import { textTokenLosses, worldTokenizer } from '../../src/pretrain/sft.js';
+import { SftData, mcFact, popeShapeThink, vitPixels } from '../../src/pretrain/data.js';
+import { Budget, warmupCosine } from '../../src/pretrain/schedule.js';
+import { mcqAccuracy, formatReward } from '../../src/eval/answers.js';
+
+torch.setNumThreads(1);
+const tok = worldTokenizer();
+const cfg = pretrainPreset('world-micro').model(tok.vocabSize);
+
+test('shared image prefixes give exactly the per-row losses, with gradients into the ViT, and leak nothing', () => {
+  const model = new MultiModalityCausalLM(cfg, { generator: new torch.Generator(3) });
+  const data = new SftData(tok, model.numImageTokens, { seed: 2, perImage: 3, mcAnswer: 'text', popeThink: 'shape' });
+  const b = data.batch({ caption: 2, oe: 2, mcq: 2, pope: 2, mcq_text: 2 });
+  assert.equal(b.text.length, 10);
+  assert.equal(new Set(b.text.filter((r) => r.image).map((r) => r.image)).size, 3, '8 image rows on 3 scenes');
+  const live = torch.liveTensors();
+  const order: [number, number][] = [];
+  const got = torch.tidy(() => {
+    const { losses, release } = textTokenLosses(model, tok, b.text, (row, j) => order.push([b.text.indexOf(row), j]));
+    losses.sum().backward();
+    release();
+    return losses.toArray();
+  });
+  const vitGrad = model.vision_model.parameters()[0]!.grad;
+  assert.ok(vitGrad && torch.tidy(() => vitGrad.abs().sum().item()) > 0, 'the ViT gets gradients');
+  vitGrad.dispose(); // .grad hands out a new handle
+  model.zeroGrad();
+  assert.equal(torch.liveTensors(), live);
+  assert.equal(got.length, b.text.reduce((a, r) => a + r.completion.length, 0));
+  let err = 0;
+  torch.noGrad(() =>
+    torch.tidy(() =>
+      b.text.forEach((row, r) => {
+        const prompt = leftPad([row.prompt], tok.special.pad);
+        const batch: UnderstandingBatch | typeof prompt = row.image
+          ? withImages(prompt, tok.special.image, [vitPixels([row.image], cfg).squeeze(0)])
+          : prompt;
+        const lp = scoreText(model, batch, rightPad([row.completion], tok.special.pad)).toArray();
+        order.forEach(([rr, j], i) => {
+          if (rr === r) err = Math.max(err, Math.abs(got[i]! + lp[j]!));
+        });
+      }),
+    ),
+  );
+  assert.ok(err < 1e-4, `max |shared - alone| = ${err}`);
+  model.dispose();
+});
+
+test('rows: MC answered by option text or letter, POPE think texts, captions, unconditional prompts', () => {
+  const text = new SftData(tok, 16, { seed: 5, mcAnswer: 'text', popeThink: 'shape', uncondProb: 0.5 });
+  const letter = new SftData(tok, 16, { seed: 5, mcAnswer: 'letter' });
+  for (let i = 0; i < 20; i++) {
+    const t = text.textRow('mcq');
+    const c = tok.decode(t.completion);
+    const problem = tok.decode(t.prompt);
+    assert.equal(formatReward(c), 1, c);
+    assert.deepEqual(t.letters, []);
+    assert.match(c, /<answer> \S+ <\/answer>$/);
+    const l = letter.textRow('mcq');
+    const lc = tok.decode(l.completion);
+    assert.match(lc, /\. ([A-D]) is \S+ <\/think> <answer> \1 <\/answer>$/);
+    assert.equal(l.letters.length, 2);
+    assert.ok(['A', 'B', 'C', 'D'].includes(tok.idToToken(l.completion[l.letters[0]!]!)!));
+    assert.ok(problem.includes('Options'));
+  }
+  // a text answer scores through the options: build one from a known question
+  const solution = '<answer>B</answer>';
+  const problem = 'Question: what color is the circle?\nOptions:\nA. blue\nB. red\nC. green\nD. white\nthink ...';
+  assert.equal(mcqAccuracy('<think> the circle is red </think> <answer> red </answer>', solution, problem), 1);
+  assert.equal(mcFact('the circle is red . B is red'), 'the circle is red');
+  const scene = {
+    objects: [
+      { shape: 'circle' as const, color: 'red' as const, size: 'small' as const, x: 0.2, y: 0.5 },
+      { shape: 'square' as const, color: 'blue' as const, size: 'large' as const, x: 0.7, y: 0.5 },
+    ],
+  };
+  assert.equal(popeShapeThink('is there a blue circle in the image?', scene), 'i see a red circle');
+  assert.equal(popeShapeThink('is there a red triangle in the image?', scene), 'i see no triangle');
+  const cap = text.textRow('caption');
+  assert.match(tok.decode(cap.completion), /^a (small|large) \w+ \w+/);
+  let uncond = 0;
+  for (let i = 0; i < 40; i++) {
+    const g = text.genRow();
+    assert.equal(g.prompt[0], tok.special.bos);
+    assert.equal(g.prompt.at(-1), tok.special.boi);
+    if (g.unconditional) {
+      uncond++;
+      assert.ok(g.prompt.slice(1, -1).every((t) => t === tok.special.pad));
+    }
+  }
+  assert.ok(uncond > 5 && uncond < 35, `${uncond} unconditional of 40`);
+});
+
+test('budgets and the warm-up + cosine schedule', () => {
+  const s = warmupCosine(0.1, 0.1);
+  assert.ok(Math.abs(s(0.05) - 0.5) < 1e-9);
+  assert.equal(s(0.1), 1);
+  assert.ok(Math.abs(s(0.55) - 0.55) < 1e-9);
+  assert.ok(Math.abs(s(1) - 0.1) < 1e-9);
+  const b = new Budget({ steps: 4 });
+  for (let i = 0; i < 4; i++) {
+    assert.equal(b.done(), false);
+    b.tick();
+  }
+  assert.equal(b.done(), true);
+  assert.equal(b.progress(), 1);
+  assert.throws(() => new Budget({ seconds: 0 }), /positive/);
+});
