@@ -24,6 +24,7 @@ interface CommonFlags {
   json?: boolean;
   eval?: boolean;
   vq?: string;
+  init?: string;
 }
 
 /** One progress display per stage. */
@@ -113,6 +114,7 @@ export function registerPretrainCommands(program: Command): void {
       .option('--steps <n>', 'step budget instead of time', parseIntOption(1)),
   ).action(async (f: CommonFlags) => {
     checkBudget(f);
+    if ((f.vq === undefined) === (f.init === undefined)) throw new UserError('give either --vq or --init');
     const run = await start();
     const p = stageProgress();
     try {
@@ -132,7 +134,8 @@ export function registerPretrainCommands(program: Command): void {
     pre
       .command('sft')
       .description('build the ULM around a trained VQ, train it on world data, save and evaluate it')
-      .requiredOption('--vq <dir>', 'VQ folder (corl pretrain vq)')
+      .option('--vq <dir>', 'VQ folder (corl pretrain vq): build a new model around it')
+      .option('--init <dir>', 'or continue training this checkpoint (Cold-SFT, the pilot ablation)')
       .requiredOption('--out <dir>', 'checkpoint folder to write')
       .option('--seconds <s>', "time budget (default: the preset's)", parseFloatOption(0.001))
       .option('--steps <n>', 'step budget instead of time', parseIntOption(1))
@@ -144,18 +147,31 @@ export function registerPretrainCommands(program: Command): void {
     try {
       finish(
         f,
-        run.pretrainSFT(
-          {
-            preset: f.preset,
-            vq: f.vq!,
-            out: f.out,
-            seed: f.seed,
-            seconds: f.seconds,
-            steps: f.steps,
-            eval: f.eval,
-          },
-          p.hooks,
-        ),
+        f.init !== undefined
+          ? run.continueSFT(
+              {
+                preset: f.preset,
+                init: f.init,
+                out: f.out,
+                seed: f.seed,
+                seconds: f.seconds,
+                steps: f.steps,
+                eval: f.eval,
+              },
+              p.hooks,
+            )
+          : run.pretrainSFT(
+              {
+                preset: f.preset,
+                vq: f.vq!,
+                out: f.out,
+                seed: f.seed,
+                seconds: f.seconds,
+                steps: f.steps,
+                eval: f.eval,
+              },
+              p.hooks,
+            ),
       );
     } finally {
       p.stop();

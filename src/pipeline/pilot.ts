@@ -9,7 +9,8 @@
  *   unified         one run of N steps training both tasks each step (stage 1)
  *   corl            unified, then the three refined branches (M steps each, KL) and the MCQ+OE merge; this
  *                   row spends 3M more task-steps than the others (the paper's two-stage recipe)
- *   cold_sft        supervised fine-tuning on the stage-1 data for as long as the unified run took (ablation:
+ *   cold_sft        supervised fine-tuning continued on the world mix (the data stage 1 draws from) for as long
+ *                   as the unified run took (ablation:
  *                   Cold-SFT instead of unified RL)
  *   cold_sft_refined  cold_sft, then the same refined branches and merge (ablation: Refined RL after Cold-SFT)
  *
@@ -116,8 +117,9 @@ async function pilotSeed(
     'sft',
     '--init',
     base,
-    '--data',
-    data,
+    '--preset',
+    p.pretrain,
+    '--no-eval',
     '--seconds',
     String(Math.max(5, Math.round(unified!.seconds))),
     '--out',

@@ -12,14 +12,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as torch from '../torch/index.js';
-import { saveULM } from '../model/checkpoint.js';
+import { loadULM, saveULM } from '../model/checkpoint.js';
 import type { MultiModalityCausalLM } from '../model/ulm.js';
 import type { ULMTokenizer } from '../model/tokenizer.js';
 import type { VQModel } from '../model/vq.js';
 import { evaluate, worldEvalRows, type EvalResult } from '../eval/evaluate.js';
 import { UserError } from '../util/errors.js';
 import { pretrainPreset, type PretrainPreset } from './presets.js';
-import { buildULM, trainSFT, worldTokenizer, type SftLog, type SftResult } from './sft.js';
+import { buildULM, trainSFT, worldTokenizer, type SftLog, type SftOptions, type SftResult } from './sft.js';
 import { loadVQ, saveVQ, trainVQ, type VQLog, type VQTrainResult } from './vq.js';
 
 export const PRETRAIN_FILE = 'pretrain.json';
@@ -138,33 +138,73 @@ export function runSFT(
     );
   const model = buildULM(config, vq, seed);
   try {
-    const s = preset.sft;
-    const result = trainSFT(model, tokenizer, {
-      seed,
-      ...budgetOf(budget, s.seconds),
-      curriculum: s.curriculum,
-      lr: s.lr,
-      weightDecay: s.weightDecay,
-      warmup: s.warmup,
-      finalLr: s.finalLr,
-      clip: s.clip,
-      uncondProb: s.uncondProb,
-      genWeight: s.genWeight,
-      textWeight: s.textWeight,
-      mcAnswer: s.mcAnswer,
-      popeThink: s.popeThink,
-      perImage: s.perImage,
-      onStep: (p, l) => {
-        const parts = Object.entries(l.loss)
-          .filter(([k]) => !k.startsWith('letter') && !k.startsWith('answer'))
-          .map(([k, v]) => `${k} ${v!.toFixed(2)}`);
-        hooks.onProgress?.('sft', p, `${l.phase} | ${parts.join(' ')}`);
-      },
-    });
+    const result = trainSFT(model, tokenizer, sftOptions(preset, seed, budget, hooks));
     return { model, tokenizer, result };
   } catch (e) {
     model.dispose();
     throw e;
+  }
+}
+
+/** trainSFT's options for a preset: its budget, curriculum and hyper-parameters, progress to `hooks`. */
+function sftOptions(preset: PretrainPreset, seed: number, budget: Budget, hooks: RunHooks): SftOptions {
+  const s = preset.sft;
+  return {
+    seed,
+    ...budgetOf(budget, s.seconds),
+    curriculum: s.curriculum,
+    lr: s.lr,
+    weightDecay: s.weightDecay,
+    warmup: s.warmup,
+    finalLr: s.finalLr,
+    clip: s.clip,
+    uncondProb: s.uncondProb,
+    genWeight: s.genWeight,
+    textWeight: s.textWeight,
+    mcAnswer: s.mcAnswer,
+    popeThink: s.popeThink,
+    perImage: s.perImage,
+    onStep: (p, l) => {
+      const parts = Object.entries(l.loss)
+        .filter(([k]) => !k.startsWith('letter') && !k.startsWith('answer'))
+        .map(([k, v]) => `${k} ${v!.toFixed(2)}`);
+      hooks.onProgress?.('sft', p, `${l.phase} | ${parts.join(' ')}`);
+    },
+  };
+}
+
+/**
+ * Cold-SFT, the pilot study's ablation of unified RL: continues supervised training of an existing checkpoint
+ * on the world mix (the preset's last curriculum phase) for the given budget, at a tenth of the preset's
+ * learning rate (the model is already trained; the same mix from scratch would undo its schedule).
+ */
+export function continueSFT(
+  o: { preset: string; init: string; out: string; seed: number; eval?: boolean } & Budget,
+  hooks: RunHooks = {},
+): PretrainReport {
+  const t0 = performance.now();
+  const preset = pretrainPreset(o.preset);
+  const { model, tokenizer } = loadULM(o.init);
+  try {
+    const base = sftOptions(preset, o.seed, o, hooks);
+    const last = preset.sft.curriculum[preset.sft.curriculum.length - 1]!;
+    const result = trainSFT(model, tokenizer, {
+      ...base,
+      curriculum: [{ ...last, until: 1 }],
+      lr: preset.sft.lr * 0.1,
+      warmup: 0,
+    });
+    const report: PretrainReport = { ...baseReport(preset, o.seed), sft: sftStage(result) };
+    saveULM(model, tokenizer, o.out);
+    if (o.eval !== false) {
+      const e = runEval(preset, model, tokenizer, o.seed, hooks);
+      Object.assign(report, { eval: e.result, eval_seed: e.evalSeed, eval_scenes: e.scenes });
+    }
+    report.total_seconds = (performance.now() - t0) / 1000;
+    writeReport(path.join(o.out, PRETRAIN_FILE), report);
+    return report;
+  } finally {
+    model.dispose();
   }
 }
 
