@@ -114,7 +114,6 @@ export function registerPretrainCommands(program: Command): void {
       .option('--steps <n>', 'step budget instead of time', parseIntOption(1)),
   ).action(async (f: CommonFlags) => {
     checkBudget(f);
-    if ((f.vq === undefined) === (f.init === undefined)) throw new UserError('give either --vq or --init');
     const run = await start();
     const p = stageProgress();
     try {
@@ -142,6 +141,7 @@ export function registerPretrainCommands(program: Command): void {
       .option('--no-eval', 'skip the held-out evaluation'),
   ).action(async (f: CommonFlags) => {
     checkBudget(f);
+    if ((f.vq === undefined) === (f.init === undefined)) throw new UserError('give either --vq or --init');
     const run = await start();
     const p = stageProgress();
     try {
