@@ -103,6 +103,7 @@ async function baseAndRL(
       join(out, 'base'),
       '--seed',
       String(seed),
+      '--no-eval', // the pipeline evaluates every model itself (eval-base)
       '--json',
     ]);
     base = join(out, 'base');
