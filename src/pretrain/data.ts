@@ -9,8 +9,9 @@
  *   caption    image + "describe the image ." -> the world caption (bare text + EOS): the cycle reward
  *              re-captions generated images with the policy itself
  *   oe         image + open-ended question -> `<think> qa_think </think> <answer> answer </answer>`
- *   mcq        image + multiple-choice question -> the same, the think text ending "B is red"
- *   pope       image + "is there a red circle in the image?" -> think + yes / no
+ *   mcq        image + multiple-choice question -> mcAnswer 'letter': the world's think ending "B is red" and
+ *              the letter; 'text': the fact as think and the option's text as answer (the base's choice)
+ *   pope       image + "is there a red circle in the image?" -> think (popeThink) + yes / no
  *   mcq_text   option matching without an image: the MC question with the fact stated in the prompt
  *              ("the circle is red .\nQuestion: ... Options: ...") -> the same completion as `mcq`; cheap
  *              rows (no image tokens) for the description -> option-letter lookup on its own
@@ -127,13 +128,21 @@ export function mcFact(think: string): string {
   return at < 0 ? think : think.slice(0, at);
 }
 
-/** The objects of the shape a POPE question asks about: "i see a blue circle", "i see no circle". */
-export function popeShapeThink(question: string, scene: Scene): string {
+/**
+ * A POPE think text (see SftDataOptions.popeThink): 'shape' = the objects of the asked shape ("i see a blue
+ * circle", "i see no circle"); 'object' = the asked object ("red circle").
+ */
+export function popeThink(mode: Exclude<PopeThink, 'world'>, question: string, scene: Scene): string {
   const m = /is there a (\w+) (\w+) in the image/.exec(question);
   if (!m) throw new Error(`not a POPE question: ${question}`);
+  if (mode === 'object') return `${m[1]} ${m[2]}`;
   const shape = m[2]!;
   const objs = scene.objects.filter((o) => o.shape === shape).sort((a, b) => a.x - b.x || a.y - b.y);
-  return objs.length === 0 ? `i see no ${shape}` : `i see ${listObjects(objs)}`;
+  if (objs.length === 0) return `i see no ${shape}`;
+  if (mode === 'shape') return `i see ${listObjects(objs)}`;
+  if (objs.length === 1) return `the ${shape} is ${objs[0]!.color}`;
+  const colors = objs.map((o) => o.color);
+  return `the ${shape}s are ${colors.slice(0, -1).join(' , ')} and ${colors.at(-1)}`;
 }
 
 /** An understanding-side training row: prompt ids (BOS first, image spans expanded) and completion ids. */
@@ -162,7 +171,7 @@ export interface SftBatch {
 }
 
 export type McAnswer = 'letter' | 'text';
-export type PopeThink = 'world' | 'shape';
+export type PopeThink = 'world' | 'shape' | 'object' | 'colors';
 
 export interface SftDataOptions {
   seed: number;
@@ -177,7 +186,10 @@ export interface SftDataOptions {
   mcAnswer?: McAnswer;
   /**
    * The POPE think text: 'world' keeps the world's list of every object ("i see a red circle and a blue
-   * square"); 'shape' lists only the objects of the asked shape ("i see a blue circle", "i see no circle").
+   * square"); 'shape' lists only the objects of the asked shape ("i see a blue circle", "i see no circle");
+   * 'object' restates the asked object ("red circle"), leaving the yes / no to a direct look at the image;
+   * 'colors' states the colours of the asked shape in the open-ended colour answer's words ("the circle is
+   * blue", "the circles are red and blue", "i see no circle").
    * Default 'world'.
    */
   popeThink?: PopeThink;
@@ -252,8 +264,8 @@ export class SftData {
     const textAnswer = q.type === 'MC' && this.mcAnswer === 'text';
     const think = textAnswer
       ? mcFact(q.think)
-      : q.kind === 'exist' && this.popeThink === 'shape'
-        ? popeShapeThink(q.question, item.scene)
+      : q.kind === 'exist' && this.popeThink !== 'world'
+        ? popeThink(this.popeThink, q.question, item.scene)
         : q.think;
     const completion = this.completion(formatCompletion(think, textAnswer ? q.answerText : q.answer));
     const letterAt = q.type === 'MC' && !textAnswer ? this.letterIndex(completion) : undefined;

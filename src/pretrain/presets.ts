@@ -44,8 +44,8 @@ export interface PretrainPreset {
 
 /**
  * The world-tiny VQ, lighter than the model preset's (channels 32/32/64, ~0.73M parameters): channels 8/16/32
- * (~0.18M), one GroupNorm group per... see docs/pretrain.md: at 32 px the Janus layout spends its time in the
- * full-resolution convolutions, and this one trains ~4x faster per image on 2 cores.
+ * with 4 GroupNorm groups (~0.18M). At 32 px the Janus layout spends its time in the full-resolution
+ * convolutions; this one trains ~4x faster per image on 2 cores and reconstructs as well (docs/pretrain.md).
  */
 const WORLD_TINY_VQ = { ch: 8, ch_mult: [1, 2, 4], norm_groups: 4 };
 
@@ -69,7 +69,7 @@ export const PRETRAIN_PRESETS: Readonly<Record<string, PretrainPreset>> = {
     name: 'world-tiny',
     description: 'the default ShapesWorld base: VQ 150 s + SFT 420 s on 2 cores',
     model: (v) => withVQ(presetConfig('world-tiny', { vocabSize: v }), WORLD_TINY_VQ),
-    vq: { seconds: 150, batchSize: 32, lr: 2e-3, restartEvery: 50, evalImages: 256 },
+    vq: { seconds: 150, batchSize: 16, lr: 2e-3, restartEvery: 50, evalImages: 256 },
     sft: {
       seconds: 420,
       lr: 2e-3,
@@ -81,14 +81,14 @@ export const PRETRAIN_PRESETS: Readonly<Record<string, PretrainPreset>> = {
       genWeight: 1,
       textWeight: 1,
       mcAnswer: 'text',
-      popeThink: 'shape',
+      popeThink: 'object',
       perImage: 3,
       curriculum: [
-        { name: 'describe', until: 0.25, mix: { gen: 16, caption: 6, oe: 8, pope: 4, mcq_text: 16 } },
-        { name: 'answer', until: 1, mix: { gen: 16, caption: 4, oe: 6, pope: 4, mcq: 8, mcq_text: 8 } },
+        { name: 'describe', until: 0.15, mix: { gen: 12, caption: 6, oe: 8, pope: 4 } },
+        { name: 'answer', until: 1, mix: { gen: 12, caption: 4, oe: 8, pope: 6, mcq: 8 } },
       ],
     },
-    eval: { scenes: 120, imagesPerPrompt: 4, cfgWeight: 5 },
+    eval: { scenes: 300, genPrompts: 120, maxQuestions: 300, imagesPerPrompt: 4, cfgWeight: 5 },
   },
   'world-micro': {
     name: 'world-micro',
@@ -106,7 +106,7 @@ export const PRETRAIN_PRESETS: Readonly<Record<string, PretrainPreset>> = {
       genWeight: 1,
       textWeight: 1,
       mcAnswer: 'text',
-      popeThink: 'shape',
+      popeThink: 'object',
       perImage: 3,
       curriculum: [
         { name: 'describe', until: 0.5, mix: { gen: 4, caption: 2, oe: 2, pope: 2, mcq_text: 2 } },

@@ -11,7 +11,12 @@
  * Loss = (mean over image-code tokens) * genWeight + (mean over text completion tokens) * textWeight.
  * AdamW, linear warm-up and cosine decay over the budget (time-based: progress = elapsed / budget), gradient
  * clipping. The mix of row kinds follows a curriculum: a list of phases, each the mix used until a given
- * progress (presets.ts). Every step runs inside torch.tidy; the live-tensor count stays flat.
+ * progress (presets.ts).
+ *
+ * Speed (docs/pretrain.md): the questions about one scene share its image prefix, run once into a KV cache
+ * that keeps its autograd graph (PrefixCache), which gives the same losses as separate rows for about half
+ * the tokens; every forward + backward covers at most `maxTokens` tokens, gradients accumulating. Every
+ * micro-batch runs inside torch.tidy; the live-tensor count stays flat.
  */
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';

@@ -12,7 +12,7 @@ import { leftPad, rightPad, withImages, type UnderstandingBatch } from '../../sr
 import { scoreText } from '../../src/model/score.js';
 import { pretrainPreset } from '../../src/pretrain/presets.js';
 import { textTokenLosses, worldTokenizer } from '../../src/pretrain/sft.js';
-import { SftData, mcFact, popeShapeThink, vitPixels } from '../../src/pretrain/data.js';
+import { SftData, mcFact, popeThink, vitPixels } from '../../src/pretrain/data.js';
 import { Budget, warmupCosine } from '../../src/pretrain/schedule.js';
 import { mcqAccuracy, formatReward } from '../../src/eval/answers.js';
 
@@ -22,14 +22,25 @@ const cfg = pretrainPreset('world-micro').model(tok.vocabSize);
 
 test('shared image prefixes give exactly the per-row losses, with gradients into the ViT, and leak nothing', () => {
   const model = new MultiModalityCausalLM(cfg, { generator: new torch.Generator(3) });
-  const data = new SftData(tok, model.numImageTokens, { seed: 2, perImage: 3, mcAnswer: 'text', popeThink: 'shape' });
+  const data = new SftData(tok, model.numImageTokens, {
+    seed: 2,
+    perImage: 3,
+    mcAnswer: 'text',
+    popeThink: 'shape',
+  });
   const b = data.batch({ caption: 2, oe: 2, mcq: 2, pope: 2, mcq_text: 2 });
   assert.equal(b.text.length, 10);
-  assert.equal(new Set(b.text.filter((r) => r.image).map((r) => r.image)).size, 3, '8 image rows on 3 scenes');
+  assert.equal(
+    new Set(b.text.filter((r) => r.image).map((r) => r.image)).size,
+    3,
+    '8 image rows on 3 scenes',
+  );
   const live = torch.liveTensors();
   const order: [number, number][] = [];
   const got = torch.tidy(() => {
-    const { losses, release } = textTokenLosses(model, tok, b.text, (row, j) => order.push([b.text.indexOf(row), j]));
+    const { losses, release } = textTokenLosses(model, tok, b.text, (row, j) =>
+      order.push([b.text.indexOf(row), j]),
+    );
     losses.sum().backward();
     release();
     return losses.toArray();
@@ -39,7 +50,10 @@ test('shared image prefixes give exactly the per-row losses, with gradients into
   vitGrad.dispose(); // .grad hands out a new handle
   model.zeroGrad();
   assert.equal(torch.liveTensors(), live);
-  assert.equal(got.length, b.text.reduce((a, r) => a + r.completion.length, 0));
+  assert.equal(
+    got.length,
+    b.text.reduce((a, r) => a + r.completion.length, 0),
+  );
   let err = 0;
   torch.noGrad(() =>
     torch.tidy(() =>
@@ -78,8 +92,12 @@ test('rows: MC answered by option text or letter, POPE think texts, captions, un
   }
   // a text answer scores through the options: build one from a known question
   const solution = '<answer>B</answer>';
-  const problem = 'Question: what color is the circle?\nOptions:\nA. blue\nB. red\nC. green\nD. white\nthink ...';
-  assert.equal(mcqAccuracy('<think> the circle is red </think> <answer> red </answer>', solution, problem), 1);
+  const problem =
+    'Question: what color is the circle?\nOptions:\nA. blue\nB. red\nC. green\nD. white\nthink ...';
+  assert.equal(
+    mcqAccuracy('<think> the circle is red </think> <answer> red </answer>', solution, problem),
+    1,
+  );
   assert.equal(mcFact('the circle is red . B is red'), 'the circle is red');
   const scene = {
     objects: [
@@ -87,8 +105,9 @@ test('rows: MC answered by option text or letter, POPE think texts, captions, un
       { shape: 'square' as const, color: 'blue' as const, size: 'large' as const, x: 0.7, y: 0.5 },
     ],
   };
-  assert.equal(popeShapeThink('is there a blue circle in the image?', scene), 'i see a red circle');
-  assert.equal(popeShapeThink('is there a red triangle in the image?', scene), 'i see no triangle');
+  assert.equal(popeThink('shape', 'is there a blue circle in the image?', scene), 'i see a red circle');
+  assert.equal(popeThink('shape', 'is there a red triangle in the image?', scene), 'i see no triangle');
+  assert.equal(popeThink('object', 'is there a red triangle in the image?', scene), 'red triangle');
   const cap = text.textRow('caption');
   assert.match(tok.decode(cap.completion), /^a (small|large) \w+ \w+/);
   let uncond = 0;
