@@ -196,16 +196,30 @@ export function continueSFT(
     });
     const report: PretrainReport = { ...baseReport(preset, o.seed), sft: sftStage(result) };
     saveULM(model, tokenizer, o.out);
-    if (o.eval !== false) {
-      const e = runEval(preset, model, tokenizer, o.seed, hooks);
-      Object.assign(report, { eval: e.result, eval_seed: e.evalSeed, eval_scenes: e.scenes });
-    }
-    report.total_seconds = (performance.now() - t0) / 1000;
-    writeReport(path.join(o.out, PRETRAIN_FILE), report);
-    return report;
+    return finishReport(report, preset, model, tokenizer, o, t0, hooks);
   } finally {
     model.dispose();
   }
+}
+
+/** Runs the held-out evaluation (unless turned off), stamps time and load, writes DIR/pretrain.json. */
+function finishReport(
+  report: PretrainReport,
+  preset: PretrainPreset,
+  model: MultiModalityCausalLM,
+  tokenizer: ULMTokenizer,
+  o: { out: string; seed: number; eval?: boolean },
+  t0: number,
+  hooks: RunHooks,
+): PretrainReport {
+  if (o.eval !== false) {
+    const e = runEval(preset, model, tokenizer, o.seed, hooks);
+    Object.assign(report, { eval: e.result, eval_seed: e.evalSeed, eval_scenes: e.scenes });
+  }
+  report.total_seconds = (performance.now() - t0) / 1000;
+  report.loadavg = os.loadavg();
+  writeReport(path.join(o.out, PRETRAIN_FILE), report);
+  return report;
 }
 
 /** The held-out evaluation of a preset (seed + 1000, the preset's scene count and limits). */
@@ -278,14 +292,7 @@ export function pretrainSFT(
   try {
     const report: PretrainReport = { ...baseReport(preset, o.seed), sft: sftStage(result) };
     saveULM(model, tokenizer, o.out);
-    if (o.eval !== false) {
-      const e = runEval(preset, model, tokenizer, o.seed, hooks);
-      Object.assign(report, { eval: e.result, eval_seed: e.evalSeed, eval_scenes: e.scenes });
-    }
-    report.total_seconds = (performance.now() - t0) / 1000;
-    report.loadavg = os.loadavg();
-    writeReport(path.join(o.out, PRETRAIN_FILE), report);
-    return report;
+    return finishReport(report, preset, model, tokenizer, o, t0, hooks);
   } finally {
     model.dispose();
   }
@@ -326,14 +333,7 @@ export function pretrainAll(
       path.join(vqDir, PRETRAIN_FILE),
       JSON.stringify({ ...report, sft: undefined }, null, 2) + '\n',
     );
-    if (o.eval !== false) {
-      const e = runEval(preset, model, tokenizer, o.seed, hooks);
-      Object.assign(report, { eval: e.result, eval_seed: e.evalSeed, eval_scenes: e.scenes });
-    }
-    report.total_seconds = (performance.now() - t0) / 1000;
-    report.loadavg = os.loadavg();
-    writeReport(path.join(o.out, PRETRAIN_FILE), report);
-    return report;
+    return finishReport(report, preset, model, tokenizer, o, t0, hooks);
   } finally {
     model.dispose();
   }
