@@ -17,14 +17,11 @@
  * Prints a table, or one JSON line with --json.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
-import { readWorldRowLines, type WorldRow } from '../world/dataset.js';
-import { readPng } from '../world/png.js';
-import type { RgbImage } from '../world/image.js';
 import { formatEvalTable } from '../eval/table.js';
+import { evalFiles, loadEvalRows } from '../eval/rows.js';
 import { parseFloatOption, parseIntOption } from './options.js';
 
 interface EvalFlags {
@@ -41,50 +38,6 @@ interface EvalFlags {
   gen: boolean;
   understanding: boolean;
   examples: number;
-}
-
-export const EVAL_FILES = ['gen.jsonl', 'mcq.jsonl', 'oe.jsonl', 'pope.jsonl'] as const;
-
-/** The JSONL files a --data path stands for (see the file comment). */
-export function evalFiles(data: string): string[] {
-  if (!fs.existsSync(data)) throw new UserError(`--data ${data} does not exist`);
-  if (!fs.statSync(data).isDirectory()) return [data];
-  for (const dir of [path.join(data, 'eval'), data]) {
-    const files = EVAL_FILES.map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f));
-    if (files.length > 0) return files;
-  }
-  throw new UserError(
-    `--data ${data}: no eval/{gen,mcq,oe,pope}.jsonl or {gen,mcq,oe,pope}.jsonl in the folder`,
-  );
-}
-
-/** Reads rows from the files and attaches their images (each PNG read once). */
-export function loadEvalRows(
-  files: readonly string[],
-  keep: (rows: WorldRow[]) => WorldRow[] = (r) => r,
-): (WorldRow & { image: RgbImage })[] {
-  const rows: { row: WorldRow; file: string; line: number }[] = [];
-  for (const file of files)
-    for (const { line, row } of readWorldRowLines(file)) rows.push({ row, file, line });
-  if (rows.length === 0) throw new UserError(`${files.join(', ')}: no rows`);
-  const wanted = new Set(keep(rows.map((r) => r.row)));
-  const cache = new Map<string, RgbImage>();
-  return rows
-    .filter((r) => wanted.has(r.row))
-    .map(({ row, file, line }) => {
-      const p = path.resolve(path.dirname(path.resolve(file)), row.real_image);
-      let image = cache.get(p);
-      if (!image) {
-        try {
-          image = readPng(p);
-        } catch (e) {
-          if (e instanceof UserError) throw new UserError(`${file}:${line}: ${e.message}`);
-          throw e;
-        }
-        cache.set(p, image);
-      }
-      return { ...row, image };
-    });
 }
 
 export function registerEvalCommands(program: Command): void {
