@@ -73,6 +73,15 @@ export function summary(r: PretrainReport): string {
         `reconstructions ${fmt(e.recon_exact)}, codes used ${e.codes_used} (perplexity ${e.perplexity.toFixed(0)})`,
     );
   }
+  if (r.vision) {
+    const e = r.vision.eval;
+    lines.push(
+      `vision encoder: ${r.vision.steps} steps in ${r.vision.seconds.toFixed(0)} s; held-out patches: ` +
+        `object ${fmt(e.object_patch_accuracy)} (colour ${fmt(e.color_accuracy)}, shape ${fmt(e.shape_accuracy)}), ` +
+        `size ${fmt(e.size_accuracy)}, centre error ${fmt(e.centre_rmse_px, 2)} px` +
+        (r.vision.frozen ? '; frozen during SFT' : ''),
+    );
+  }
   if (r.sft) {
     const losses = Object.entries(r.sft.final)
       .map(([k, v]) => `${k} ${v.toFixed(3)}`)

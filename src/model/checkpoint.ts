@@ -19,6 +19,7 @@ import { UserError } from '../util/errors.js';
 import { parseConfig, type ULMConfig } from './config.js';
 import { ULMTokenizer } from './tokenizer.js';
 import { MultiModalityCausalLM } from './ulm.js';
+import { writeDirAtomically } from '../util/atomic-dir.js';
 
 export const CONFIG_FILE = 'config.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -110,11 +111,7 @@ export function saveULM(
   dir: string,
   opts: SaveOptions = {},
 ): void {
-  const target = path.resolve(dir);
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    fs.mkdirSync(tmp);
+  writeDirAtomically(dir, (tmp) => {
     fs.writeFileSync(path.join(tmp, CONFIG_FILE), JSON.stringify(model.config, null, 2) + '\n');
     fs.writeFileSync(path.join(tmp, TOKENIZER_FILE), JSON.stringify(tokenizer.json));
     if (Object.keys(tokenizer.config).length > 0)
@@ -130,13 +127,5 @@ export function saveULM(
       for (const [n, t] of all) if (!t.isContiguous()) all.set(n, t.contiguous());
       saveSharded(tmp, all, { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' } });
     });
-    const old = `${target}.old-${process.pid}-${Date.now()}`;
-    const existed = fs.existsSync(target);
-    if (existed) fs.renameSync(target, old);
-    fs.renameSync(tmp, target);
-    if (existed) fs.rmSync(old, { recursive: true, force: true });
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }

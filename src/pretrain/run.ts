@@ -21,6 +21,7 @@ import { UserError } from '../util/errors.js';
 import { pretrainPreset, type PretrainPreset } from './presets.js';
 import { buildULM, trainSFT, worldTokenizer, type SftLog, type SftOptions, type SftResult } from './sft.js';
 import { loadVQ, saveVQ, trainVQ, type VQLog, type VQTrainResult } from './vq.js';
+import { trainVision, type VisionResult } from './vision.js';
 
 export const PRETRAIN_FILE = 'pretrain.json';
 
@@ -31,7 +32,7 @@ export interface Budget {
 
 export interface RunHooks {
   /** Progress of the current stage in [0, 1] with a short status line. */
-  onProgress?: (stage: 'vq' | 'sft' | 'eval', progress: number, info: string) => void;
+  onProgress?: (stage: 'vq' | 'vision' | 'sft' | 'eval', progress: number, info: string) => void;
 }
 
 export interface VQStage {
@@ -42,6 +43,9 @@ export interface VQStage {
   logs: VQLog[];
   eval: VQTrainResult['eval'];
 }
+
+/** The vision-encoder stage (vision.ts): run, final losses, held-out patch accuracy; frozen during SFT? */
+export type VisionStage = VisionResult & { frozen: boolean };
 
 export interface SftStage {
   steps: number;
@@ -56,6 +60,7 @@ export interface PretrainReport {
   preset: string;
   seed: number;
   vq?: VQStage;
+  vision?: VisionStage;
   sft?: SftStage;
   eval?: EvalResult;
   /** Held-out evaluation rows: `corl world build --seed eval_seed --test eval_scenes` eval/ files. */
@@ -121,14 +126,28 @@ export function runVQ(
   });
 }
 
-/** Builds the ULM around a trained VQ and runs SFT; the caller owns the returned model. */
+/**
+ * The vision stage's budget: its own seconds (`visionSeconds`, default the preset's), or with a step budget
+ * for SFT the same share of steps as the preset's seconds.
+ */
+function visionBudget(preset: PretrainPreset, budget: Budget, visionSeconds?: number): Budget {
+  if (budget.steps !== undefined)
+    return { steps: Math.max(1, Math.round((budget.steps * preset.vision.seconds) / preset.sft.seconds)) };
+  return { seconds: visionSeconds ?? preset.vision.seconds };
+}
+
+/**
+ * Builds the ULM around a trained VQ, pretrains its vision encoder (when the preset has that stage) and runs
+ * SFT; the caller owns the returned model.
+ */
 export function runSFT(
   preset: PretrainPreset,
   vq: VQModel,
   seed: number,
   budget: Budget,
   hooks: RunHooks = {},
-): { model: MultiModalityCausalLM; tokenizer: ULMTokenizer; result: SftResult } {
+  visionSeconds?: number,
+): { model: MultiModalityCausalLM; tokenizer: ULMTokenizer; result: SftResult; vision?: VisionStage } {
   const tokenizer = worldTokenizer();
   const config = preset.model(tokenizer.vocabSize);
   const want = JSON.stringify(config.gen_vision_config.params);
@@ -138,8 +157,22 @@ export function runSFT(
     );
   const model = buildULM(config, vq, seed);
   try {
+    let vision: VisionStage | undefined;
+    const v = preset.vision;
+    if (v.seconds > 0) {
+      const r = trainVision(model.vision_model, config, {
+        seed,
+        ...budgetOf(visionBudget(preset, budget, visionSeconds), v.seconds),
+        batchSize: v.batchSize,
+        lr: v.lr,
+        onStep: (p, l) =>
+          hooks.onProgress?.('vision', p, `object ${l.object.toFixed(3)} size ${l.size.toFixed(3)}`),
+      });
+      vision = { ...r, frozen: v.freeze };
+      if (v.freeze) model.vision_model.requiresGrad_(false);
+    }
     const result = trainSFT(model, tokenizer, sftOptions(preset, seed, budget, hooks));
-    return { model, tokenizer, result };
+    return { model, tokenizer, result, vision };
   } catch (e) {
     model.dispose();
     throw e;
@@ -288,9 +321,9 @@ export function pretrainSFT(
   } finally {
     vq.dispose();
   }
-  const { model, tokenizer, result } = run;
+  const { model, tokenizer, result, vision } = run;
   try {
-    const report: PretrainReport = { ...baseReport(preset, o.seed), sft: sftStage(result) };
+    const report: PretrainReport = { ...baseReport(preset, o.seed), vision, sft: sftStage(result) };
     saveULM(model, tokenizer, o.out);
     return finishReport(report, preset, model, tokenizer, o, t0, hooks);
   } finally {
@@ -299,7 +332,7 @@ export function pretrainSFT(
 }
 
 /**
- * `corl pretrain all`: VQ then SFT (the preset's split of the time budget, or of `seconds` when given, in
+ * `corl pretrain all`: VQ, vision encoder, then SFT (the preset's split of the time budget, or of `seconds` when given, in
  * the preset's proportions), evaluation; DIR = the ULM checkpoint, DIR/vq = the VQ folder.
  */
 export function pretrainAll(
@@ -308,9 +341,11 @@ export function pretrainAll(
 ): PretrainReport {
   const t0 = performance.now();
   const preset = pretrainPreset(o.preset);
-  const share = preset.vq.seconds / (preset.vq.seconds + preset.sft.seconds);
-  const vqSeconds = o.seconds !== undefined ? o.seconds * share : preset.vq.seconds;
-  const sftSeconds = o.seconds !== undefined ? o.seconds - vqSeconds : preset.sft.seconds;
+  const total = preset.vq.seconds + preset.vision.seconds + preset.sft.seconds;
+  const scale = o.seconds !== undefined ? o.seconds / total : 1;
+  const vqSeconds = preset.vq.seconds * scale;
+  const visionSeconds = preset.vision.seconds * scale;
+  const sftSeconds = preset.sft.seconds * scale;
   const report = baseReport(preset, o.seed);
   const v = runVQ(preset, o.seed, { seconds: vqSeconds }, hooks);
   const vqDir = path.join(o.out, 'vq');
@@ -319,12 +354,13 @@ export function pretrainAll(
     report.vq = vqStage(v);
     // kept beside the run while SFT trains, moved into DIR/vq once the checkpoint is written
     saveVQ(v.vq, `${o.out}.vq-${process.pid}`, { preset: preset.name });
-    run = runSFT(preset, v.vq, o.seed, { seconds: sftSeconds }, hooks);
+    run = runSFT(preset, v.vq, o.seed, { seconds: sftSeconds }, hooks, visionSeconds);
   } finally {
     v.vq.dispose();
   }
-  const { model, tokenizer, result } = run;
+  const { model, tokenizer, result, vision } = run;
   try {
+    report.vision = vision;
     report.sft = sftStage(result);
     saveULM(model, tokenizer, o.out);
     fs.rmSync(vqDir, { recursive: true, force: true });

@@ -23,6 +23,7 @@ import { detectObjects, matchScene } from '../world/detect.js';
 import type { RgbImage } from '../world/image.js';
 import { deriveSeed } from '../world/rng.js';
 import { UserError } from '../util/errors.js';
+import { writeDirAtomically } from '../util/atomic-dir.js';
 import { WorldStream, pixelTensor } from './data.js';
 import { Budget, warmupCosine } from './schedule.js';
 
@@ -295,23 +296,4 @@ export function loadVQ(dir: string): { vq: VQModel; preset: string | null } {
     torch.dispose([...tensors.values()]);
   }
   return { vq: vq.eval() as VQModel, preset: meta.preset ?? null };
-}
-
-/** Fills a temporary folder beside `dir`, then renames it into place (replacing `dir` if it exists). */
-export function writeDirAtomically(dir: string, fill: (tmp: string) => void): void {
-  const target = path.resolve(dir);
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    fs.mkdirSync(tmp);
-    fill(tmp);
-    const old = `${target}.old-${process.pid}-${Date.now()}`;
-    const existed = fs.existsSync(target);
-    if (existed) fs.renameSync(target, old);
-    fs.renameSync(tmp, target);
-    if (existed) fs.rmSync(old, { recursive: true, force: true });
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
 }

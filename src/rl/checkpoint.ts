@@ -3,11 +3,12 @@
  * (optimizer.safetensors) and trainer_state.json (step = data position, sampler and default RNG states), so
  * `--resume` continues bit-exactly on CPU. Each checkpoint is written into a temp folder and renamed.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { loadULM, saveULM, type LoadedULM } from '../model/index.js';
 import { UserError } from '../util/errors.js';
+import { writeDirAtomically } from '../util/atomic-dir.js';
 import type { Policy } from './rollout.js';
 
 export interface TrainerState {
@@ -45,21 +46,18 @@ export function saveTrainerCheckpoint(
   step: number,
   config: unknown,
 ): void {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  saveULM(policy.model, policy.tok, join(tmp, 'model'));
-  const o = opt.stateDict();
-  torch.safetensors.saveSafetensors(join(tmp, OPTIM_FILE), o.tensors, { step: String(o.step) });
-  const state: TrainerState = {
-    step,
-    samplerRng: Buffer.from(sampler.getState()).toString('base64'),
-    defaultRng: Buffer.from(torch.getRngState()).toString('base64'),
-    config,
-  };
-  writeFileSync(join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
+  writeDirAtomically(dir, (tmp) => {
+    saveULM(policy.model, policy.tok, join(tmp, 'model'));
+    const o = opt.stateDict();
+    torch.safetensors.saveSafetensors(join(tmp, OPTIM_FILE), o.tensors, { step: String(o.step) });
+    const state: TrainerState = {
+      step,
+      samplerRng: Buffer.from(sampler.getState()).toString('base64'),
+      defaultRng: Buffer.from(torch.getRngState()).toString('base64'),
+      config,
+    };
+    writeFileSync(join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+  });
 }
 
 export interface ResumedRun {

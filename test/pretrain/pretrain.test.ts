@@ -52,7 +52,11 @@ test('VQ: trains (reconstruction improves), restarts dead codes, round-trips thr
 
 test('SFT: every row kind trains, the live-tensor count stays flat, the checkpoint loads and evaluates', () => {
   const live = torch.liveTensors();
-  const { model, tokenizer, result } = runSFT(preset, vqRun.vq, 0, { steps: 40 });
+  const { model, tokenizer, result, vision } = runSFT(preset, vqRun.vq, 0, { steps: 40 });
+  // the vision stage ran first (its share of the steps) and left the ViT frozen for SFT
+  assert.ok(vision !== undefined && vision.steps >= 1 && vision.frozen);
+  assert.ok(model.vision_model.parameters().every((p) => !p.requiresGrad));
+  assert.ok(model.language_model.parameters().every((p) => p.requiresGrad));
   // parameters and buffers stay; nothing else from the steps
   assert.equal(torch.liveTensors() - live, model.stateDict().size);
   assert.equal(result.steps, 40);
@@ -87,8 +91,8 @@ test('pretrain all: VQ + SFT + eval -> a loadable checkpoint with DIR/vq and pre
   vqRun.vq.dispose();
   const out = path.join(tmp, 'base');
   const report = pretrainAll({ preset: 'world-micro', out, seed: 1, seconds: 6 });
-  assert.ok(report.vq && report.sft && report.eval);
-  assert.ok(report.vq.seconds > 0 && report.sft.seconds > 0);
+  assert.ok(report.vq && report.vision && report.sft && report.eval);
+  assert.ok(report.vq.seconds > 0 && report.vision.seconds > 0 && report.sft.seconds > 0);
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', PRETRAIN_FILE, 'vq/vq.json'])
     assert.ok(fs.existsSync(path.join(out, f)), f);
   const saved = JSON.parse(fs.readFileSync(path.join(out, PRETRAIN_FILE), 'utf8'));
