@@ -145,6 +145,31 @@ export function popeThink(mode: Exclude<PopeThink, 'world'>, question: string, s
   return `the ${shape}s are ${colors.slice(0, -1).join(' , ')} and ${colors.at(-1)}`;
 }
 
+/**
+ * A position think text with the two objects' grid cells ('cells' mode): "where is the red circle relative to
+ * the square?" -> "the red circle is in 1 4 . the square is in 5 4" (column and row of each centre on an 8 x 8
+ * grid, the ViT's patch grid at 32 px), so the relation is read off two pairs of digits in the think instead
+ * of being compared inside the image.
+ */
+export function positionThink(question: string, scene: Scene): string {
+  const m = /where is the (.+) relative to the (.+)\?/.exec(question);
+  if (!m) throw new Error(`not a position question: ${question}`);
+  const find = (ref: string) => {
+    const w = ref.split(' ');
+    const o = scene.objects.find((p) =>
+      w.length === 1 ? p.shape === w[0] : p.color === w[0] && p.shape === w[1],
+    );
+    if (!o) throw new Error(`position question names no object of the scene: ${ref}`);
+    return o;
+  };
+  const cell = (v: number) => Math.min(7, Math.max(0, Math.floor(v * 8)));
+  const at = (ref: string) => {
+    const o = find(ref);
+    return `the ${ref} is in ${cell(o.x)} ${cell(o.y)}`;
+  };
+  return `${at(m[1]!)} . ${at(m[2]!)}`;
+}
+
 /** An understanding-side training row: prompt ids (BOS first, image spans expanded) and completion ids. */
 export interface TextRow {
   kind: TextKind;
@@ -172,6 +197,7 @@ export interface SftBatch {
 
 export type McAnswer = 'letter' | 'text';
 export type PopeThink = 'world' | 'shape' | 'object' | 'colors';
+export type PositionThink = 'world' | 'cells';
 
 export interface SftDataOptions {
   seed: number;
@@ -193,6 +219,11 @@ export interface SftDataOptions {
    * Default 'world'.
    */
   popeThink?: PopeThink;
+  /**
+   * The think text of position questions (MC and OE): 'world' = the relation itself ("the circle is left of
+   * the square"); 'cells' = both objects' grid cells (positionThink). Default 'world'.
+   */
+  positionThink?: PositionThink;
   /** Questions asked about each scene of a batch (default 1: a fresh scene per row). */
   perImage?: number;
 }
@@ -205,6 +236,7 @@ export class SftData {
   private readonly uncondProb: number;
   private readonly mcAnswer: McAnswer;
   private readonly popeThink: PopeThink;
+  private readonly positionThink: PositionThink;
   private readonly perImage: number;
 
   constructor(
@@ -218,6 +250,7 @@ export class SftData {
     this.uncondProb = opts.uncondProb ?? 0.1;
     this.mcAnswer = opts.mcAnswer ?? 'letter';
     this.popeThink = opts.popeThink ?? 'world';
+    this.positionThink = opts.positionThink ?? 'world';
     this.perImage = Math.max(1, opts.perImage ?? 1);
   }
 
@@ -262,11 +295,14 @@ export class SftData {
           ? this.questions.pope(item.scene)
           : this.questions.mcq(item.scene);
     const textAnswer = q.type === 'MC' && this.mcAnswer === 'text';
-    const think = textAnswer
-      ? mcFact(q.think)
-      : q.kind === 'exist' && this.popeThink !== 'world'
-        ? popeThink(this.popeThink, q.question, item.scene)
-        : q.think;
+    const think =
+      q.kind === 'position' && this.positionThink === 'cells'
+        ? positionThink(q.question, item.scene)
+        : textAnswer
+          ? mcFact(q.think)
+          : q.kind === 'exist' && this.popeThink !== 'world'
+            ? popeThink(this.popeThink, q.question, item.scene)
+            : q.think;
     const completion = this.completion(formatCompletion(think, textAnswer ? q.answerText : q.answer));
     const letterAt = q.type === 'MC' && !textAnswer ? this.letterIndex(completion) : undefined;
     const open = completion.indexOf(this.tok.tokenToId('<answer>') ?? -1);

@@ -10,7 +10,7 @@ import { UserError } from '../util/errors.js';
 import { parseConfig, presetConfig, type ULMConfig } from '../model/config.js';
 import type { EvalOptions } from '../eval/evaluate.js';
 import type { Phase } from './sft.js';
-import type { McAnswer, PopeThink } from './data.js';
+import type { McAnswer, PopeThink, PositionThink } from './data.js';
 
 export interface PretrainPreset {
   name: string;
@@ -20,9 +20,10 @@ export interface PretrainPreset {
   vq: { seconds: number; batchSize: number; lr: number; restartEvery: number; evalImages: number };
   /**
    * Vision-encoder pretraining on the world's patch labels (vision.ts), run on the fresh ULM before SFT;
-   * `freeze` keeps the ViT fixed during SFT (as a pretrained SigLIP). seconds 0 = no such stage.
+   * `freeze` keeps the ViT fixed during SFT (as a pretrained SigLIP). seconds 0 = no such stage. `steps` is
+   * its budget when SFT gets a step budget (about what `seconds` buys on an idle 2-core machine).
    */
-  vision: { seconds: number; batchSize: number; lr: number; freeze: boolean };
+  vision: { seconds: number; steps: number; batchSize: number; lr: number; freeze: boolean };
   sft: {
     seconds: number;
     lr: number;
@@ -36,6 +37,7 @@ export interface PretrainPreset {
     /** How MC rows are answered and what POPE rows think (data.ts). */
     mcAnswer: McAnswer;
     popeThink: PopeThink;
+    positionThink?: PositionThink;
     /** Questions per scene in a batch (the image prefix runs once for them). */
     perImage: number;
     curriculum: Phase[];
@@ -75,7 +77,7 @@ export const PRETRAIN_PRESETS: Readonly<Record<string, PretrainPreset>> = {
     description: 'the default ShapesWorld base: VQ 120 s + vision 90 s + SFT 360 s on 2 cores',
     model: (v) => withVQ(presetConfig('world-tiny', { vocabSize: v }), WORLD_TINY_VQ),
     vq: { seconds: 120, batchSize: 16, lr: 2e-3, restartEvery: 50, evalImages: 256 },
-    vision: { seconds: 90, batchSize: 16, lr: 4e-3, freeze: true },
+    vision: { seconds: 90, steps: 1200, batchSize: 16, lr: 4e-3, freeze: true },
     sft: {
       seconds: 360,
       lr: 2e-3,
@@ -101,7 +103,7 @@ export const PRETRAIN_PRESETS: Readonly<Record<string, PretrainPreset>> = {
     description: 'unit-test size (test-micro at 32 px): seconds, for tests and CI',
     model: worldMicro,
     vq: { seconds: 4, batchSize: 16, lr: 3e-3, restartEvery: 5, evalImages: 16 },
-    vision: { seconds: 2, batchSize: 16, lr: 4e-3, freeze: true },
+    vision: { seconds: 2, steps: 20, batchSize: 16, lr: 4e-3, freeze: true },
     sft: {
       seconds: 8,
       lr: 3e-3,

@@ -127,12 +127,11 @@ export function runVQ(
 }
 
 /**
- * The vision stage's budget: its own seconds (`visionSeconds`, default the preset's), or with a step budget
- * for SFT the same share of steps as the preset's seconds.
+ * The vision stage's budget: its own seconds (`visionSeconds`, default the preset's), or the preset's steps
+ * when SFT has a step budget.
  */
 function visionBudget(preset: PretrainPreset, budget: Budget, visionSeconds?: number): Budget {
-  if (budget.steps !== undefined)
-    return { steps: Math.max(1, Math.round((budget.steps * preset.vision.seconds) / preset.sft.seconds)) };
+  if (budget.steps !== undefined) return { steps: preset.vision.steps };
   return { seconds: visionSeconds ?? preset.vision.seconds };
 }
 
@@ -196,6 +195,7 @@ function sftOptions(preset: PretrainPreset, seed: number, budget: Budget, hooks:
     textWeight: s.textWeight,
     mcAnswer: s.mcAnswer,
     popeThink: s.popeThink,
+    positionThink: s.positionThink,
     perImage: s.perImage,
     onStep: (p, l) => {
       const parts = Object.entries(l.loss)

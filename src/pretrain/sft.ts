@@ -37,6 +37,7 @@ import {
   type McAnswer,
   type Mix,
   type PopeThink,
+  type PositionThink,
   type TextKind,
   type TextRow,
 } from './data.js';
@@ -75,6 +76,8 @@ export interface SftOptions {
   maxTokens?: number;
   /** The POPE think text (data.ts; default 'world'). */
   popeThink?: PopeThink;
+  /** The think text of position questions (data.ts; default 'world'). */
+  positionThink?: PositionThink;
   /** How MC rows are answered (data.ts; default 'letter'). */
   mcAnswer?: McAnswer;
   /** Questions asked about each scene of a batch, run with the image prefix computed once (default 3). */
@@ -470,6 +473,7 @@ export function trainSFT(model: MultiModalityCausalLM, tok: ULMTokenizer, o: Sft
     uncondProb: o.uncondProb ?? 0.1,
     mcAnswer: o.mcAnswer,
     popeThink: o.popeThink,
+    positionThink: o.positionThink,
     perImage: o.perImage ?? 3,
   });
   const params = model.trainableParameters();

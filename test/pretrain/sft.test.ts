@@ -12,7 +12,7 @@ import { leftPad, rightPad, withImages, type UnderstandingBatch } from '../../sr
 import { scoreText } from '../../src/model/score.js';
 import { pretrainPreset } from '../../src/pretrain/presets.js';
 import { textTokenLosses, worldTokenizer } from '../../src/pretrain/sft.js';
-import { SftData, mcFact, popeThink, vitPixels } from '../../src/pretrain/data.js';
+import { SftData, mcFact, popeThink, positionThink, vitPixels } from '../../src/pretrain/data.js';
 import { Budget, warmupCosine } from '../../src/pretrain/schedule.js';
 import { mcqAccuracy, formatReward } from '../../src/eval/answers.js';
 
@@ -108,6 +108,13 @@ test('rows: MC answered by option text or letter, POPE think texts, captions, un
   assert.equal(popeThink('shape', 'is there a blue circle in the image?', scene), 'i see a red circle');
   assert.equal(popeThink('shape', 'is there a red triangle in the image?', scene), 'i see no triangle');
   assert.equal(popeThink('object', 'is there a red triangle in the image?', scene), 'red triangle');
+  assert.equal(popeThink('colors', 'is there a blue circle in the image?', scene), 'the circle is red');
+  // cells on the 8 x 8 grid: x 0.2 -> column 1, 0.7 -> 5; y 0.5 -> row 4
+  assert.equal(
+    positionThink('where is the circle relative to the blue square?', scene),
+    'the circle is in 1 4 . the blue square is in 5 4',
+  );
+  assert.throws(() => positionThink('where is the triangle relative to the circle?', scene), /no object/);
   const cap = text.textRow('caption');
   assert.match(tok.decode(cap.completion), /^a (small|large) \w+ \w+/);
   let uncond = 0;
