@@ -19,7 +19,7 @@
 import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { buildWorld, evalArgs, refine, trainStage, type TrainStageResult } from './pipeline.js';
-import { pipelinePreset, type PipelinePreset } from './presets.js';
+import { pipelinePreset, rewardsFor, type PipelinePreset } from './presets.js';
 import { StageRunner } from './stages.js';
 import { SCORE_COLUMNS, combineScores, meta, scoreCells, scores } from './report.js';
 import { markBest, writeReport, type ReportTableInput } from '../report/index.js';
@@ -89,14 +89,22 @@ async function pilotSeed(
   const world = join(out, 'world');
   await buildWorld(r, p, world, seed);
   const data = join(world, 'train.jsonl');
-  const rl = (name: string, fields: Record<string, unknown>) => () =>
-    trainStage(r, name, out, { model: base, data, seed, ...p.stage1, steps: N, ...fields }, env);
+  const rl =
+    (name: string, tasks: string[], fields: Record<string, unknown> = {}) =>
+    () =>
+      trainStage(
+        r,
+        name,
+        out,
+        { model: base, data, seed, tasks, rewards: rewardsFor(p, tasks), ...p.stage1, steps: N, ...fields },
+        env,
+      );
 
   const [genOnly, undOnly, alternating, unified] = (await r.parallel(jobs, [
-    rl('separate-gen', { tasks: ['t2i'] }),
-    rl('separate-und', { tasks: ['mm2t'] }),
-    rl('alternating', { alternate: true, steps: 2 * N }),
-    rl('unified', {}),
+    rl('separate-gen', ['t2i']),
+    rl('separate-und', ['mm2t']),
+    rl('alternating', ['t2i', 'mm2t'], { alternate: true, steps: 2 * N }),
+    rl('unified', ['t2i', 'mm2t']),
   ])) as TrainStageResult[];
 
   const sepMerged = join(out, 'separate-merged');

@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { UserError } from '../util/errors.js';
-import { pipelinePreset, type PipelinePreset, type TrainOverrides } from './presets.js';
+import { rewardsFor, pipelinePreset, type PipelinePreset, type TrainOverrides } from './presets.js';
 import { StageRunner } from './stages.js';
 import { buildPipelineReport } from './report.js';
 
@@ -113,6 +113,7 @@ async function baseAndRL(
     model: base,
     data: join(world, 'train.jsonl'),
     tasks: ['t2i', 'mm2t'],
+    rewards: rewardsFor(p, ['t2i', 'mm2t']),
     seed,
     ...p.stage1,
   });
@@ -165,18 +166,25 @@ export async function refine(
     merged: string;
   },
 ): Promise<{ gen: string; mcq: string; oe: string; merged: string }> {
-  const branch = (name: string, file: string, tasks: string[], rewards: object) => () =>
+  const branch = (name: string, file: string, tasks: string[]) => () =>
     trainStage(
       r,
       `${o.prefix}-${name}`,
       o.out,
-      { model: o.from, data: join(o.world, 'stage2', file), tasks, rewards, seed: o.seed, ...p.stage2 },
+      {
+        model: o.from,
+        data: join(o.world, 'stage2', file),
+        tasks,
+        rewards: rewardsFor(p, tasks),
+        seed: o.seed,
+        ...p.stage2,
+      },
       o.env,
     );
   const [gen, mcq, oe] = await r.parallel(o.jobs, [
-    branch('gen', 'gen.jsonl', ['t2i'], { image: { t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 }, text: {} }),
-    branch('mcq', 'mcq.jsonl', ['mm2t'], { image: {}, text: { qa_accuracy: 1, format: 1 } }),
-    branch('oe', 'oe.jsonl', ['mm2t'], { image: {}, text: { qa_accuracy: 1, format: 1 } }),
+    branch('gen', 'gen.jsonl', ['t2i']),
+    branch('mcq', 'mcq.jsonl', ['mm2t']),
+    branch('oe', 'oe.jsonl', ['mm2t']),
   ]);
   await r.run(`${o.prefix}-merge`, [
     'merge',

@@ -15,6 +15,11 @@ export interface PipelinePreset {
   pretrain: string;
   /** `corl eval` size: generation prompts (4 images each) and questions per family. */
   eval: { genPrompts: number; maxQuestions: number; examples: number };
+  /**
+   * The image rewards (name -> weight) of stage 1 and of the stage-2 generation branch; the text side is
+   * always accuracy + format. Paper: cycle consistency + TIM.
+   */
+  imageRewards: Record<string, number>;
   /** Stage 1, unified RL (paper: beta 0, G 8, lambda 0.8). */
   stage1: TrainOverrides;
   /** Stage 2, refined RL, per branch (paper: KL to the reference, G 16, lower lr). */
@@ -25,12 +30,26 @@ export interface PipelinePreset {
   gridPrompts: number;
 }
 
+/** The paper's generation rewards: bidirectional cycle consistency and text-image matching. */
+export const PAPER_IMAGE_REWARDS = { t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 };
+/** The understanding rewards of every stage and branch. */
+export const TEXT_REWARDS = { qa_accuracy: 1, format: 1 };
+
+/** A preset's rewards for a run training `tasks` (the train config's `rewards` field). */
+export function rewardsFor(p: PipelinePreset, tasks: readonly string[]): TrainOverrides {
+  return {
+    image: tasks.includes('t2i') ? p.imageRewards : {},
+    text: tasks.includes('mm2t') ? TEXT_REWARDS : {},
+  };
+}
+
 const PRESETS: Record<string, PipelinePreset> = {
   'world-tiny': {
     name: 'world-tiny',
     world: { train: 2000, test: 200 },
     pretrain: 'world-tiny',
     eval: { genPrompts: 48, maxQuestions: 96, examples: 4 },
+    imageRewards: PAPER_IMAGE_REWARDS,
     stage1: { steps: 80, batch_size: 4, num_generations: 8, micro_batch_size: 4, lr: 1e-4 },
     stage2: { steps: 24, batch_size: 2, num_generations: 16, micro_batch_size: 2, lr: 5e-5, beta: 0.04 },
     mergeLambda: 2,
@@ -41,6 +60,7 @@ const PRESETS: Record<string, PipelinePreset> = {
     world: { train: 40, test: 12 },
     pretrain: 'world-micro',
     eval: { genPrompts: 4, maxQuestions: 6, examples: 2 },
+    imageRewards: PAPER_IMAGE_REWARDS,
     stage1: {
       steps: 2,
       batch_size: 2,
