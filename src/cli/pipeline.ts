@@ -8,7 +8,12 @@ interface PipelineFlags {
   base?: string;
   seed: number;
   jobs: number;
+  imageRewards?: string;
 }
+
+const IMAGE_REWARDS_HELP =
+  'image rewards of stage 1 and the generation branch: "paper" (cycle + TIM, the default), "geneval", or ' +
+  'names with weights "geneval=1,t2i_ti_sim=0.5"';
 
 export function registerPipelineCommands(program: Command): void {
   program
@@ -25,6 +30,7 @@ export function registerPipelineCommands(program: Command): void {
     .option('--base <dir>', 'start from this pretrained base instead of pretraining one')
     .option('--seed <n>', 'seed', parseIntOption(0), 0)
     .option('--jobs <n>', 'stages run side by side', parseIntOption(1), 2)
+    .option('--image-rewards <list>', IMAGE_REWARDS_HELP)
     .action(async (f: PipelineFlags) => {
       const { runPipeline } = await import('../pipeline/pipeline.js');
       const r = await runPipeline(f);
@@ -46,6 +52,7 @@ export function registerPipelineCommands(program: Command): void {
       parseIntOption(1),
     )
     .option('--jobs <n>', 'runs side by side', parseIntOption(1), 2)
+    .option('--image-rewards <list>', IMAGE_REWARDS_HELP)
     .action(async (f: PipelineFlags & { seeds: number; steps?: number }) => {
       const { runPilot, writePilotReport } = await import('../pipeline/pilot.js');
       const t0 = Date.now();
@@ -56,6 +63,7 @@ export function registerPipelineCommands(program: Command): void {
         seeds: r.seeds,
         runners: r.runner,
         seconds: (Date.now() - t0) / 1000,
+        imageRewards: f.imageRewards,
       });
       console.log(`pilot finished; report: ${report}`);
     });

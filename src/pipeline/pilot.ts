@@ -19,7 +19,7 @@
 import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { buildWorld, evalArgs, refine, trainStage, type TrainStageResult } from './pipeline.js';
-import { pipelinePreset, rewardsFor, type PipelinePreset } from './presets.js';
+import { pipelinePreset, rewardsFor, rewardsNote, type PipelinePreset } from './presets.js';
 import { StageRunner } from './stages.js';
 import { SCORE_COLUMNS, combineScores, meta, scoreCells, scores } from './report.js';
 import { markBest, writeReport, type ReportTableInput } from '../report/index.js';
@@ -39,6 +39,8 @@ export interface PilotOptions {
   /** Stage-1 task budget N (steps of the unified run); default: the preset's stage-1 steps. */
   steps?: number;
   jobs?: number;
+  /** Replaces the preset's image rewards (parseImageRewards: "paper", "geneval", "name=w,..."). */
+  imageRewards?: string;
 }
 
 export interface PilotSeedResult {
@@ -51,7 +53,7 @@ export interface PilotSeedResult {
 export async function runPilot(
   o: PilotOptions,
 ): Promise<{ dir: string; seeds: PilotSeedResult[]; runner: StageRunner[] }> {
-  const p = pipelinePreset(o.preset);
+  const p = pipelinePreset(o.preset, { imageRewards: o.imageRewards });
   const out = resolve(o.out);
   const base = resolve(o.base);
   if (o.seeds < 1) throw new UserError('--seeds must be at least 1');
@@ -219,6 +221,7 @@ export function writePilotReport(o: {
   seeds: PilotSeedResult[];
   runners: StageRunner[];
   seconds: number;
+  imageRewards?: string;
 }): string {
   return writeReport(o.dir, {
     meta: meta(
@@ -227,6 +230,7 @@ export function writePilotReport(o: {
       o.seconds,
       [
         'Generation columns come from the model a strategy ships for generation, understanding columns from its understanding model.',
+        rewardsNote(pipelinePreset(o.preset, { imageRewards: o.imageRewards })),
       ],
     ),
     tables: pilotTables(o.seeds),

@@ -29,6 +29,8 @@ export interface PipelineOptions {
   seed?: number;
   /** Stages run side by side (default 2 on a 2-core machine; each then uses one BLAS thread). */
   jobs?: number;
+  /** Replaces the preset's image rewards (parseImageRewards: "paper", "geneval", "name=w,..."). */
+  imageRewards?: string;
 }
 
 export interface TrainStageResult {
@@ -50,7 +52,7 @@ export interface PipelineModels {
 
 export async function runPipeline(o: PipelineOptions): Promise<{ report: string; seconds: number }> {
   const t0 = Date.now();
-  const p = pipelinePreset(o.preset);
+  const p = pipelinePreset(o.preset, { imageRewards: o.imageRewards });
   const out = resolve(o.out);
   const seed = o.seed ?? 0;
   const jobs = o.jobs ?? 2;

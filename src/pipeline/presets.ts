@@ -83,10 +83,45 @@ const PRESETS: Record<string, PipelinePreset> = {
   },
 };
 
-export function pipelinePreset(name: string): PipelinePreset {
+/** One line for the report cards: which rewards the runs used. */
+export function rewardsNote(p: PipelinePreset): string {
+  const image = Object.entries(p.imageRewards)
+    .map(([k, w]) => `${k} x ${w}`)
+    .join(' + ');
+  return `Image rewards (stage 1, separate and alternating runs, the generation branch): ${image}; text rewards: qa_accuracy + format.`;
+}
+
+/** The image rewards a run may use (src/rewards/index.ts). */
+export const IMAGE_REWARD_NAMES = ['t2i_bid_cycle_reward', 't2i_ti_sim', 't2i_clip_sim', 'geneval'];
+
+/**
+ * `--image-rewards` text -> name -> weight: "geneval", "t2i_bid_cycle_reward,t2i_ti_sim" (weight 1 each) or
+ * "geneval=2,t2i_ti_sim=0.5"; "paper" = the paper's cycle + TIM.
+ */
+export function parseImageRewards(text: string): Record<string, number> {
+  if (text.trim() === 'paper') return { ...PAPER_IMAGE_REWARDS };
+  const out: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const [name = '', weight] = part.trim().split('=');
+    if (!IMAGE_REWARD_NAMES.includes(name))
+      throw new UserError(
+        `--image-rewards: unknown image reward "${name}" (known: paper, ${IMAGE_REWARD_NAMES.join(', ')})`,
+      );
+    const w = weight === undefined ? 1 : Number(weight);
+    if (!Number.isFinite(w) || w <= 0)
+      throw new UserError(
+        `--image-rewards: the weight of ${name} must be a positive number, got "${weight}"`,
+      );
+    out[name] = w;
+  }
+  return out;
+}
+
+/** A preset by name, with the image rewards replaced when `imageRewards` is given. */
+export function pipelinePreset(name: string, o: { imageRewards?: string } = {}): PipelinePreset {
   const p = PRESETS[name];
   if (!p) throw new UserError(`unknown preset "${name}" (known: ${Object.keys(PRESETS).join(', ')})`);
-  return p;
+  return o.imageRewards === undefined ? p : { ...p, imageRewards: parseImageRewards(o.imageRewards) };
 }
 
 export const PIPELINE_PRESETS = Object.keys(PRESETS);

@@ -30,7 +30,7 @@ import {
   type ReportInput,
   type ReportTableInput,
 } from '../report/index.js';
-import type { PipelinePreset } from './presets.js';
+import { rewardsNote, type PipelinePreset } from './presets.js';
 import type { StageRunner } from './stages.js';
 import type { EvalResults, PipelineModels } from './pipeline.js';
 
@@ -203,6 +203,7 @@ export async function buildPipelineReport(o: {
     meta: meta(`CoRL on ShapesWorld (${o.preset.name})`, o.preset.name, o.seconds, [
       'Scores are fractions in [0, 1] on held-out scenes of the embedded ShapesWorld.',
       'The CoRL row scores generation with the stage-2 generation branch and understanding with the merged MCQ + OE model.',
+      rewardsNote(o.preset),
     ]),
     tables: [main],
     curves: curves([
