@@ -168,14 +168,20 @@ export function runSFT(
           hooks.onProgress?.('vision', p, `object ${l.object.toFixed(3)} size ${l.size.toFixed(3)}`),
       });
       vision = { ...r, frozen: v.freeze };
-      if (v.freeze) model.vision_model.requiresGrad_(false);
     }
+    freezeForSFT(model, preset);
     const result = trainSFT(model, tokenizer, sftOptions(preset, seed, budget, hooks));
     return { model, tokenizer, result, vision };
   } catch (e) {
     model.dispose();
     throw e;
   }
+}
+
+/** What SFT keeps fixed: the VQ always (as Janus), the ViT when the preset pretrains and freezes it. */
+function freezeForSFT(model: MultiModalityCausalLM, preset: PretrainPreset): void {
+  model.gen_vision_model.requiresGrad_(false);
+  if (preset.vision.seconds > 0 && preset.vision.freeze) model.vision_model.requiresGrad_(false);
 }
 
 /** trainSFT's options for a preset: its budget, curriculum and hyper-parameters, progress to `hooks`. */
@@ -219,6 +225,7 @@ export function continueSFT(
   const preset = pretrainPreset(o.preset);
   const { model, tokenizer } = loadULM(o.init);
   try {
+    freezeForSFT(model, preset);
     const base = sftOptions(preset, o.seed, o, hooks);
     const last = preset.sft.curriculum[preset.sft.curriculum.length - 1]!;
     const result = trainSFT(model, tokenizer, {

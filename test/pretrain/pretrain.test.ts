@@ -13,7 +13,7 @@ import * as torch from '../../src/torch/index.js';
 import { loadULM } from '../../src/model/checkpoint.js';
 import { pretrainPreset } from '../../src/pretrain/presets.js';
 import { loadVQ, saveVQ } from '../../src/pretrain/vq.js';
-import { PRETRAIN_FILE, pretrainAll, runEval, runSFT, runVQ } from '../../src/pretrain/run.js';
+import { PRETRAIN_FILE, continueSFT, pretrainAll, runEval, runSFT, runVQ } from '../../src/pretrain/run.js';
 import { WorldStream, pixelTensor } from '../../src/pretrain/data.js';
 import { flattenEval } from '../../src/eval/evaluate.js';
 
@@ -108,4 +108,26 @@ test('pretrain all: VQ + SFT + eval -> a loadable checkpoint with DIR/vq and pre
     [],
     'no temporary folders left',
   );
+});
+
+test('Cold-SFT (continueSFT): the LLM trains on, the frozen ViT and VQ keep their weights', () => {
+  const base = path.join(tmp, 'base');
+  const out = path.join(tmp, 'cold');
+  const report = continueSFT({ preset: 'world-micro', init: base, out, seed: 2, steps: 5, eval: false });
+  assert.equal(report.sft?.steps, 5);
+  const a = loadULM(base).model;
+  const b = loadULM(out).model;
+  const same = (x: torch.Tensor, y: torch.Tensor) => torch.noGrad(() => x.eq(y).all().item()) === 1;
+  const sdA = a.stateDict();
+  const sdB = b.stateDict();
+  let llmChanged = 0;
+  for (const [name, t] of sdA) {
+    const u = sdB.get(name)!;
+    if (name.startsWith('vision_model.') || name.startsWith('gen_vision_model.'))
+      assert.ok(same(t, u), `${name} is frozen`);
+    else if (name.startsWith('language_model.') && !same(t, u)) llmChanged++;
+  }
+  assert.ok(llmChanged > 0, 'the LLM trained');
+  a.dispose();
+  b.dispose();
 });
