@@ -3,6 +3,7 @@
  * 2 CPU cores in about 20 minutes); `world-micro` runs every stage for a few seconds (tests, CI, smoke runs).
  */
 import { UserError } from '../util/errors.js';
+import { createRewardRegistry } from '../rewards/index.js';
 
 /** Fields of a train config (src/rl/config.ts) that a preset sets. */
 export type TrainOverrides = Record<string, unknown>;
@@ -91,21 +92,19 @@ export function rewardsNote(p: PipelinePreset): string {
   return `Image rewards (stage 1, separate and alternating runs, the generation branch): ${image}; text rewards: qa_accuracy + format.`;
 }
 
-/** The image rewards a run may use (src/rewards/index.ts). */
-export const IMAGE_REWARD_NAMES = ['t2i_bid_cycle_reward', 't2i_ti_sim', 't2i_clip_sim', 'geneval'];
-
 /**
  * `--image-rewards` text -> name -> weight: "geneval", "t2i_bid_cycle_reward,t2i_ti_sim" (weight 1 each) or
  * "geneval=2,t2i_ti_sim=0.5"; "paper" = the paper's cycle + TIM.
  */
 export function parseImageRewards(text: string): Record<string, number> {
   if (text.trim() === 'paper') return { ...PAPER_IMAGE_REWARDS };
+  const known = createRewardRegistry().names('image');
   const out: Record<string, number> = {};
   for (const part of text.split(',')) {
     const [name = '', weight] = part.trim().split('=');
-    if (!IMAGE_REWARD_NAMES.includes(name))
+    if (!known.includes(name))
       throw new UserError(
-        `--image-rewards: unknown image reward "${name}" (known: paper, ${IMAGE_REWARD_NAMES.join(', ')})`,
+        `--image-rewards: unknown image reward "${name}" (known: paper, ${known.join(', ')})`,
       );
     const w = weight === undefined ? 1 : Number(weight);
     if (!Number.isFinite(w) || w <= 0)

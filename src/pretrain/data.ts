@@ -138,6 +138,10 @@ export function popeThink(mode: Exclude<PopeThink, 'world'>, question: string, s
   if (mode === 'object') return `${m[1]} ${m[2]}`;
   const shape = m[2]!;
   const objs = scene.objects.filter((o) => o.shape === shape).sort((a, b) => a.x - b.x || a.y - b.y);
+  if (mode === 'match') {
+    const seen = objs.length === 0 ? 'no' : objs.map((o) => o.color).join(' ');
+    return `${shape} : ${seen} = ${m[1]}`;
+  }
   if (objs.length === 0) return `i see no ${shape}`;
   if (mode === 'shape') return `i see ${listObjects(objs)}`;
   if (objs.length === 1) return `the ${shape} is ${objs[0]!.color}`;
@@ -196,7 +200,7 @@ export interface SftBatch {
 }
 
 export type McAnswer = 'letter' | 'text';
-export type PopeThink = 'world' | 'shape' | 'object' | 'colors';
+export type PopeThink = 'world' | 'shape' | 'object' | 'colors' | 'match';
 export type PositionThink = 'world' | 'cells';
 
 export interface SftDataOptions {
@@ -215,7 +219,8 @@ export interface SftDataOptions {
    * square"); 'shape' lists only the objects of the asked shape ("i see a blue circle", "i see no circle");
    * 'object' restates the asked object ("red circle"), leaving the yes / no to a direct look at the image;
    * 'colors' states the colours of the asked shape in the open-ended colour answer's words ("the circle is
-   * blue", "the circles are red and blue", "i see no circle").
+   * blue", "the circles are red and blue", "i see no circle"); 'match' puts the colours of the asked shape next
+   * to the asked colour ("circle : blue = red", "circle : no = red"), so the yes / no compares neighbours.
    * Default 'world'.
    */
   popeThink?: PopeThink;
