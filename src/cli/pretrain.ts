@@ -109,9 +109,19 @@ export function registerPretrainCommands(program: Command): void {
     torch.applyDefaultThreads();
     return await import('../pretrain/run.js');
   };
-  const finish = (f: CommonFlags, report: PretrainReport) => {
-    if (f.json) console.log(JSON.stringify(compact(report)));
-    else console.log(summary(report));
+  type Run = Awaited<ReturnType<typeof start>>;
+  type Hooks = ReturnType<typeof stageProgress>['hooks'];
+  /** Loads the engine, runs one job with a stage progress display, prints its report. */
+  const runJob = async (f: CommonFlags, job: (run: Run, hooks: Hooks) => PretrainReport) => {
+    const run = await start();
+    const p = stageProgress();
+    try {
+      const report = job(run, p.hooks);
+      if (f.json) console.log(JSON.stringify(compact(report)));
+      else console.log(summary(report));
+    } finally {
+      p.stop();
+    }
   };
 
   common(
@@ -123,25 +133,16 @@ export function registerPretrainCommands(program: Command): void {
       .option('--steps <n>', 'step budget instead of time', parseIntOption(1)),
   ).action(async (f: CommonFlags) => {
     checkBudget(f);
-    const run = await start();
-    const p = stageProgress();
-    try {
-      finish(
-        f,
-        run.pretrainVQ(
-          { preset: f.preset, out: f.out, seed: f.seed, seconds: f.seconds, steps: f.steps },
-          p.hooks,
-        ),
-      );
-    } finally {
-      p.stop();
-    }
+    const { preset, out, seed, seconds, steps } = f;
+    await runJob(f, (run, hooks) => run.pretrainVQ({ preset, out, seed, seconds, steps }, hooks));
   });
 
   common(
     pre
       .command('sft')
-      .description('build the ULM around a trained VQ, train it on world data, save and evaluate it')
+      .description(
+        'build the ULM around a trained VQ, pretrain its vision encoder, train it on world data, save and evaluate it',
+      )
       .option('--vq <dir>', 'VQ folder (corl pretrain vq): build a new model around it')
       .option('--init <dir>', 'or continue training this checkpoint (Cold-SFT, the pilot ablation)')
       .requiredOption('--out <dir>', 'checkpoint folder to write')
@@ -151,46 +152,27 @@ export function registerPretrainCommands(program: Command): void {
   ).action(async (f: CommonFlags) => {
     checkBudget(f);
     if ((f.vq === undefined) === (f.init === undefined)) throw new UserError('give either --vq or --init');
-    const run = await start();
-    const p = stageProgress();
-    try {
-      finish(
-        f,
-        f.init !== undefined
-          ? run.continueSFT(
-              {
-                preset: f.preset,
-                init: f.init,
-                out: f.out,
-                seed: f.seed,
-                seconds: f.seconds,
-                steps: f.steps,
-                eval: f.eval,
-              },
-              p.hooks,
-            )
-          : run.pretrainSFT(
-              {
-                preset: f.preset,
-                vq: f.vq!,
-                out: f.out,
-                seed: f.seed,
-                seconds: f.seconds,
-                steps: f.steps,
-                eval: f.eval,
-              },
-              p.hooks,
-            ),
-      );
-    } finally {
-      p.stop();
-    }
+    const o = {
+      preset: f.preset,
+      out: f.out,
+      seed: f.seed,
+      seconds: f.seconds,
+      steps: f.steps,
+      eval: f.eval,
+    };
+    await runJob(f, (run, hooks) =>
+      f.init !== undefined
+        ? run.continueSFT({ ...o, init: f.init }, hooks)
+        : run.pretrainSFT({ ...o, vq: f.vq! }, hooks),
+    );
   });
 
   common(
     pre
       .command('all')
-      .description('VQ then SFT (the preset split of the time budget), then the held-out evaluation')
+      .description(
+        'VQ, vision encoder, then SFT (the preset split of the time budget), then the held-out evaluation',
+      )
       .requiredOption('--out <dir>', 'checkpoint folder to write (the VQ goes to DIR/vq)')
       .option(
         '--seconds <s>',
@@ -199,18 +181,7 @@ export function registerPretrainCommands(program: Command): void {
       )
       .option('--no-eval', 'skip the held-out evaluation'),
   ).action(async (f: CommonFlags) => {
-    const run = await start();
-    const p = stageProgress();
-    try {
-      finish(
-        f,
-        run.pretrainAll(
-          { preset: f.preset, out: f.out, seed: f.seed, seconds: f.seconds, eval: f.eval },
-          p.hooks,
-        ),
-      );
-    } finally {
-      p.stop();
-    }
+    const { preset, out, seed, seconds, eval: evaluate } = f;
+    await runJob(f, (run, hooks) => run.pretrainAll({ preset, out, seed, seconds, eval: evaluate }, hooks));
   });
 }

@@ -11,6 +11,7 @@
  * answer and no tags nested inside the blocks, and ignores surrounding whitespace; MCQ extraction rejects an
  * answer naming two different letters (ULM-R1 v2 takes the most common one, which rewards hedging).
  */
+import { NUMBER_WORDS } from '../world/attributes.js';
 
 export type YesNo = 'yes' | 'no';
 
@@ -146,28 +147,8 @@ export function mcqAccuracy(completion: string, solution: string, problem?: stri
 
 // ---------------------------------------------------------------- open-ended
 
-const UNITS = [
-  'zero',
-  'one',
-  'two',
-  'three',
-  'four',
-  'five',
-  'six',
-  'seven',
-  'eight',
-  'nine',
-  'ten',
-  'eleven',
-  'twelve',
-  'thirteen',
-  'fourteen',
-  'fifteen',
-  'sixteen',
-  'seventeen',
-  'eighteen',
-  'nineteen',
-];
+/** zero .. nineteen, index = value (the world's number words). */
+const UNITS: readonly string[] = NUMBER_WORDS.slice(0, 20);
 const TENS = ['', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 'eighty', 'ninety'];
 const ARTICLES = new Set(['a', 'an', 'the']);
 const FILLERS = new Set(['a', 'an', 'the', 'it', 'its', 'is', 'are', 'there', 'of', 'to']);

@@ -22,7 +22,7 @@ import type { Scene } from '../world/scene.js';
 import { deriveSeed } from '../world/rng.js';
 import type { CLIPVisionTower } from '../model/vit.js';
 import { visionDims, type ULMConfig } from '../model/config.js';
-import { WorldStream, vitPixels } from './data.js';
+import { WorldStream, vitPixels, type WorldItem } from './data.js';
 import { Budget, warmupCosine } from './schedule.js';
 
 /** Background class of the object head: the (colour, shape) pairs are 0 .. 23. */
@@ -169,9 +169,14 @@ function disposeTargets(t: Targets): void {
   torch.dispose([t.object, t.size, t.centre, t.mask]);
 }
 
-/** Per-patch head outputs for a batch: [B*N, .] each. */
-function heads(vit: CLIPVisionTower, h: PatchHeads, pixels: Tensor) {
-  const z = vit.forward(pixels);
+/** Per-patch head outputs for a batch of world items: [B*N, .] each. */
+function heads(vit: CLIPVisionTower, h: PatchHeads, items: readonly WorldItem[], cfg: ULMConfig) {
+  const z = vit.forward(
+    vitPixels(
+      items.map((i) => i.render),
+      cfg,
+    ),
+  );
   const flat = z.reshape([-1, z.shape[2]!]);
   return { object: h.object.forward(flat), size: h.size.forward(flat), centre: h.centre.forward(flat) };
 }
@@ -216,14 +221,7 @@ export function trainVision(vit: CLIPVisionTower, cfg: ULMConfig, o: VisionTrain
         grid,
       );
       const losses = torch.tidy(() => {
-        const out = heads(
-          vit,
-          ph,
-          vitPixels(
-            items.map((i) => i.render),
-            cfg,
-          ),
-        );
+        const out = heads(vit, ph, items, cfg);
         const lo = F.crossEntropy(out.object, t.object);
         const ls = F.crossEntropy(out.size, t.size);
         const lc = out.centre.sub(t.centre).pow(2).mul(t.mask).sum().div(t.mask.sum().clamp(1));
@@ -285,14 +283,7 @@ export function evaluateVision(
     const labels = items.map((i) => patchLabels(i.scene, grid));
     const [obj, size, centre] = torch.tidy(() =>
       torch.noGrad(() => {
-        const out = heads(
-          vit,
-          ph,
-          vitPixels(
-            items.map((i) => i.render),
-            cfg,
-          ),
-        );
+        const out = heads(vit, ph, items, cfg);
         return [
           out.object.argmax(-1).toArray() as number[],
           out.size.argmax(-1).toArray() as number[],
