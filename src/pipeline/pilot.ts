@@ -26,7 +26,7 @@ import { markBest, writeReport, type ReportTableInput } from '../report/index.js
 
 export const STRATEGIES = ['separate', 'separate_merge', 'alternating', 'unified', 'corl'] as const;
 export const ABLATIONS = ['unified', 'cold_sft', 'cold_sft_refined', 'corl'] as const;
-export type PilotRow = (typeof STRATEGIES)[number] | (typeof ABLATIONS)[number];
+export type PilotRow = 'base' | (typeof STRATEGIES)[number] | (typeof ABLATIONS)[number];
 
 /** Per seed and row: the models scored for generation and for understanding. */
 export type PilotModels = Record<PilotRow, { gen: string; und: string }>;
@@ -163,6 +163,7 @@ async function pilotSeed(
     corl,
     cold_sft: { gen: coldSft, und: coldSft },
     cold_sft_refined: coldRefined,
+    base: { gen: base, und: base },
   };
   const folders = [...new Set(Object.values(models).flatMap((m) => [m.gen, m.und]))];
   const evals = await r.parallel(
@@ -173,6 +174,7 @@ async function pilotSeed(
 }
 
 const ROW_LABELS: Record<PilotRow, string> = {
+  base: 'pretrained base (the starting point, not ranked)',
   separate: 'separate RL (gen-only + und-only)',
   separate_merge: 'separate RL + merge',
   alternating: 'alternating RL',
@@ -196,6 +198,8 @@ export function pilotTables(seeds: readonly PilotSeedResult[]): ReportTableInput
       rows: rows.map((r) => ({ label: ROW_LABELS[r], cells: scoreCells(rowScores(r)) })),
     };
     markBest(t);
+    // the base goes first, after the ranking: every strategy starts from it
+    t.rows.unshift({ label: ROW_LABELS.base, cells: scoreCells(rowScores('base')) });
     return t;
   };
   const n = seeds.length;

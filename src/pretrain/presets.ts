@@ -89,7 +89,7 @@ export const PRETRAIN_PRESETS: Readonly<Record<string, PretrainPreset>> = {
       genWeight: 1,
       textWeight: 1,
       mcAnswer: 'text',
-      popeThink: 'colors',
+      popeThink: 'match',
       perImage: 3,
       curriculum: [
         { name: 'describe', until: 0.15, mix: { gen: 12, caption: 6, oe: 8, pope: 4 } },

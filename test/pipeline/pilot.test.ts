@@ -47,8 +47,10 @@ test('the micro pilot writes the pilot and ablation tables over two seeds', () =
   };
   const pilot = report.tables.find((t) => t.id === 'pilot')!;
   const ablation = report.tables.find((t) => t.id === 'ablation')!;
-  assert.equal(pilot.rows.length, 5);
-  assert.equal(ablation.rows.length, 4);
+  assert.equal(pilot.rows.length, 6);
+  assert.equal(ablation.rows.length, 5);
+  assert.match(pilot.rows[0]!.label, /base/);
+  assert.ok(!pilot.rows[0]!.cells.some((c) => c !== null && 'best' in c && (c as { best?: boolean }).best));
   for (const row of [...pilot.rows, ...ablation.rows]) {
     const mcq = row.cells[7]!; // the MCQ column
     assert.ok(
