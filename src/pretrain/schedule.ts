@@ -11,6 +11,10 @@ export class Budget {
     const v = 'seconds' in limit ? limit.seconds : limit.steps;
     if (!(v > 0)) throw new RangeError(`budget must be positive, got ${v}`);
   }
+  /** A training function's budget options: `steps` when given, else `seconds` (default `defaultSeconds`). */
+  static of(o: { seconds?: number; steps?: number }, defaultSeconds: number): Budget {
+    return new Budget(o.steps !== undefined ? { steps: o.steps } : { seconds: o.seconds ?? defaultSeconds });
+  }
   elapsed(): number {
     return (performance.now() - this.t0) / 1000;
   }
@@ -23,6 +27,20 @@ export class Budget {
   }
   done(): boolean {
     return this.progress() >= 1;
+  }
+}
+
+/** When a training loop logs: about every `every` of progress, and at the end. */
+export class LogEvery {
+  private next: number;
+  constructor(private readonly every: number) {
+    this.next = every;
+  }
+  /** Whether to log now; when it is, the next log is due one `every` after this progress. */
+  due(progress: number, done: boolean): boolean {
+    if (progress < this.next && !done) return false;
+    this.next = Math.floor(progress / this.every + 1e-9) * this.every + this.every;
+    return true;
   }
 }
 

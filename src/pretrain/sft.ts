@@ -42,7 +42,7 @@ import {
   type TextRow,
 } from './data.js';
 import { KVCache } from '../model/kv-cache.js';
-import { Budget, warmupCosine } from './schedule.js';
+import { Budget, LogEvery, warmupCosine } from './schedule.js';
 
 /** One phase of the curriculum: `mix` is used while progress < `until`. */
 export interface Phase {
@@ -484,7 +484,7 @@ export function trainSFT(model: MultiModalityCausalLM, tok: ULMTokenizer, o: Sft
     betas: [0.9, 0.98],
   });
   const schedule = warmupCosine(o.warmup ?? 0.03, o.finalLr ?? 0.1);
-  const budget = new Budget(o.steps !== undefined ? { steps: o.steps } : { seconds: o.seconds ?? 400 });
+  const budget = Budget.of(o, 400);
   const genW = o.genWeight ?? 1;
   const textW = o.textWeight ?? 1;
   const maxTokens = o.maxTokens ?? 2048;
@@ -509,7 +509,7 @@ export function trainSFT(model: MultiModalityCausalLM, tok: ULMTokenizer, o: Sft
     loss: Object.fromEntries([...sums].map(([k, v]) => [k, v.sum / Math.max(1, v.n)])),
     grad_norm: gradSum / Math.max(1, gradN),
   });
-  let nextLog = 0.02;
+  const logEvery = new LogEvery(0.02);
   model.train();
   try {
     while (!budget.done()) {
@@ -558,14 +558,13 @@ export function trainSFT(model: MultiModalityCausalLM, tok: ULMTokenizer, o: Sft
       gradN += 1;
       const p = budget.progress();
       o.onStep?.(p, snapshot());
-      if (p >= nextLog || budget.done()) {
+      if (logEvery.due(p, budget.done())) {
         const log = snapshot();
         logs.push(log);
         o.onLog?.(log);
         sums.clear();
         gradSum = 0;
         gradN = 0;
-        nextLog = Math.floor(p / 0.02 + 1e-9) * 0.02 + 0.02;
       }
     }
   } finally {

@@ -15,7 +15,7 @@
  * in ~1 minute.
  */
 import * as torch from '../torch/index.js';
-import { nn, F, type Tensor } from '../torch/index.js';
+import { nn, F } from '../torch/index.js';
 import { COLORS, SHAPES, SIZES, SIZE_RADIUS } from '../world/attributes.js';
 import { insideShape } from '../world/render.js';
 import type { Scene } from '../world/scene.js';
@@ -23,7 +23,7 @@ import { deriveSeed } from '../world/rng.js';
 import type { CLIPVisionTower } from '../model/vit.js';
 import { visionDims, type ULMConfig } from '../model/config.js';
 import { WorldStream, vitPixels, type WorldItem } from './data.js';
-import { Budget, warmupCosine } from './schedule.js';
+import { Budget, LogEvery, warmupCosine } from './schedule.js';
 
 /** Background class of the object head: the (colour, shape) pairs are 0 .. 23. */
 export const BACKGROUND = COLORS.length * SHAPES.length;
@@ -123,7 +123,7 @@ export interface VisionEval {
   shape_accuracy: number;
   all_patch_accuracy: number;
   size_accuracy: number;
-  /** Root-mean-square centre error on object patches, in pixels of a 32-px image. */
+  /** Root-mean-square centre error on object patches, in pixels of the ViT's input image. */
   centre_rmse_px: number;
   scenes: number;
 }
@@ -135,16 +135,11 @@ export interface VisionResult {
   eval: VisionEval;
 }
 
-interface Targets {
-  object: Tensor;
-  size: Tensor;
-  centre: Tensor;
-  mask: Tensor;
-}
-
-function targets(scenes: readonly Scene[], grid: number): Targets {
+/** The batch's patch labels as tensors (created inside the caller's tidy scope). */
+function targets(scenes: readonly Scene[], grid: number) {
   const labels = scenes.map((s) => patchLabels(s, grid));
   const object = labels.flatMap((l) => l.object);
+  const n = object.length;
   return {
     object: torch.tensor(BigInt64Array.from(object, BigInt)),
     size: torch.tensor(
@@ -153,20 +148,12 @@ function targets(scenes: readonly Scene[], grid: number): Targets {
         BigInt,
       ),
     ),
-    centre: torch.tensor(Float32Array.from(labels.flatMap((l) => l.centre.flat())), {
-      shape: [object.length, 2],
-    }),
+    centre: torch.tensor(Float32Array.from(labels.flatMap((l) => l.centre.flat())), { shape: [n, 2] }),
     mask: torch.tensor(
       Float32Array.from(object, (c) => (c === BACKGROUND ? 0 : 1)),
-      {
-        shape: [object.length, 1],
-      },
+      { shape: [n, 1] },
     ),
   };
-}
-
-function disposeTargets(t: Targets): void {
-  torch.dispose([t.object, t.size, t.centre, t.mask]);
 }
 
 /** Per-patch head outputs for a batch of world items: [B*N, .] each. */
@@ -197,7 +184,7 @@ export function trainVision(vit: CLIPVisionTower, cfg: ULMConfig, o: VisionTrain
   const baseLr = o.lr ?? 2e-3;
   const opt = new torch.optim.AdamW(params, { lr: baseLr, weightDecay: 0.01, betas: [0.9, 0.98] });
   const schedule = warmupCosine(0.05, 0.1);
-  const budget = new Budget(o.steps !== undefined ? { steps: o.steps } : { seconds: o.seconds ?? 60 });
+  const budget = Budget.of(o, 60);
   const B = o.batchSize ?? 32;
   const cw = o.centreWeight ?? 4;
   const logs: VisionLog[] = [];
@@ -210,17 +197,17 @@ export function trainVision(vit: CLIPVisionTower, cfg: ULMConfig, o: VisionTrain
     size: sums.size / Math.max(1, sums.n),
     centre: sums.centre / Math.max(1, sums.n),
   });
-  let nextLog = 0.05;
+  const logEvery = new LogEvery(0.05);
   vit.train();
   try {
     while (!budget.done()) {
       opt.lr = baseLr * schedule(budget.progress());
       const items = stream.take(B);
-      const t = targets(
-        items.map((i) => i.scene),
-        grid,
-      );
       const losses = torch.tidy(() => {
+        const t = targets(
+          items.map((i) => i.scene),
+          grid,
+        );
         const out = heads(vit, ph, items, cfg);
         const lo = F.crossEntropy(out.object, t.object);
         const ls = F.crossEntropy(out.size, t.size);
@@ -229,7 +216,6 @@ export function trainVision(vit: CLIPVisionTower, cfg: ULMConfig, o: VisionTrain
         lo.add(ls).add(lc.mul(cw)).backward();
         return [lo.item(), ls.item(), lc.item()] as const;
       });
-      disposeTargets(t);
       torch.optim.clipGradNorm(params, 1);
       opt.step();
       budget.tick();
@@ -239,12 +225,11 @@ export function trainVision(vit: CLIPVisionTower, cfg: ULMConfig, o: VisionTrain
       sums.n += 1;
       const p = budget.progress();
       o.onStep?.(p, snapshot());
-      if (p >= nextLog || budget.done()) {
+      if (logEvery.due(p, budget.done())) {
         const log = snapshot();
         logs.push(log);
         o.onLog?.(log);
         Object.assign(sums, { object: 0, size: 0, centre: 0, n: 0 });
-        nextLog = Math.floor(p / 0.05 + 1e-9) * 0.05 + 0.05;
       }
     }
     vit.eval();
@@ -294,14 +279,14 @@ export function evaluateVision(
     let k = 0;
     for (const l of labels)
       for (let p = 0; p < l.object.length; p++, k++) {
-        const hit = Number(obj[k]) === l.object[p];
+        const guess = Number(obj[k]);
+        const hit = guess === l.object[p];
         allHit += hit ? 1 : 0;
         allN += 1;
         sizeHit += Number(size[k]) === l.size[p] ? 1 : 0;
         if (l.object[p] === BACKGROUND) continue;
         objHit += hit ? 1 : 0;
         objN += 1;
-        const guess = Number(obj[k]);
         if (guess !== BACKGROUND) {
           colorHit += Math.floor(guess / SHAPES.length) === Math.floor(l.object[p]! / SHAPES.length) ? 1 : 0;
           shapeHit += guess % SHAPES.length === l.object[p]! % SHAPES.length ? 1 : 0;
@@ -316,7 +301,7 @@ export function evaluateVision(
     shape_accuracy: shapeHit / Math.max(1, objN),
     all_patch_accuracy: allHit / Math.max(1, allN),
     size_accuracy: sizeHit / Math.max(1, allN),
-    centre_rmse_px: Math.sqrt(sq / Math.max(1, 2 * objN)) * 32,
+    centre_rmse_px: Math.sqrt(sq / Math.max(1, 2 * objN)) * visionDims(cfg).imageSize,
     scenes,
   };
 }

@@ -25,7 +25,7 @@ import { deriveSeed } from '../world/rng.js';
 import { UserError } from '../util/errors.js';
 import { writeDirAtomically } from '../util/atomic-dir.js';
 import { WorldStream, pixelTensor } from './data.js';
-import { Budget, warmupCosine } from './schedule.js';
+import { Budget, LogEvery, warmupCosine } from './schedule.js';
 
 export type VQParams = ULMConfig['gen_vision_config']['params'];
 
@@ -90,14 +90,14 @@ export function trainVQ(o: VQTrainOptions): VQTrainResult {
   const stream = new WorldStream(deriveSeed(o.seed, 'vq-train'), 'train', p.image_size);
   const batchSize = o.batchSize ?? 64;
   const restartEvery = o.restartEvery ?? 50;
-  const budget = new Budget(o.steps !== undefined ? { steps: o.steps } : { seconds: o.seconds ?? 180 });
+  const budget = Budget.of(o, 180);
   const schedule = warmupCosine(0.03, 0.1);
   const nCodes = p.image_token_size;
   let usage = new Uint32Array(nCodes);
   const logs: VQLog[] = [];
   const acc = { recon: 0, commit: 0, codebook: 0, n: 0 };
   let restarted = 0;
-  let nextLog = 0.05;
+  const logEvery = new LogEvery(0.05);
   const restartGen = new torch.Generator(deriveSeed(o.seed, 'vq-restart') & 0x7fffffff);
   const log = (): VQLog => ({
     step: budget.step,
@@ -137,11 +137,10 @@ export function trainVQ(o: VQTrainOptions): VQTrainResult {
       const prog = budget.progress();
       const cur = log();
       o.onStep?.(prog, cur);
-      if (prog >= nextLog || budget.done()) {
+      if (logEvery.due(prog, budget.done())) {
         logs.push(cur);
         o.onLog?.(cur);
         acc.recon = acc.commit = acc.codebook = acc.n = 0;
-        nextLog = Math.floor(prog / 0.05 + 1e-9) * 0.05 + 0.05;
       }
     }
   } finally {

@@ -13,7 +13,7 @@ import { scoreText } from '../../src/model/score.js';
 import { pretrainPreset } from '../../src/pretrain/presets.js';
 import { textTokenLosses, worldTokenizer } from '../../src/pretrain/sft.js';
 import { SftData, mcFact, popeThink, positionThink, vitPixels } from '../../src/pretrain/data.js';
-import { Budget, warmupCosine } from '../../src/pretrain/schedule.js';
+import { Budget, LogEvery, warmupCosine } from '../../src/pretrain/schedule.js';
 import { mcqAccuracy, formatReward } from '../../src/eval/answers.js';
 
 torch.setNumThreads(1);
@@ -144,4 +144,12 @@ test('budgets and the warm-up + cosine schedule', () => {
   assert.equal(b.done(), true);
   assert.equal(b.progress(), 1);
   assert.throws(() => new Budget({ seconds: 0 }), /positive/);
+  assert.deepEqual(Budget.of({ steps: 3, seconds: 9 }, 60).limit, { steps: 3 });
+  assert.deepEqual(Budget.of({ seconds: 9 }, 60).limit, { seconds: 9 });
+  assert.deepEqual(Budget.of({}, 60).limit, { seconds: 60 });
+  // logs at 0.25, then the next quarter after wherever progress jumped, and always at the end
+  const every = new LogEvery(0.25);
+  const fired = [0.1, 0.25, 0.3, 0.6, 0.7, 0.74, 0.75, 0.9].filter((p) => every.due(p, false));
+  assert.deepEqual(fired, [0.25, 0.6, 0.75]);
+  assert.equal(every.due(0.95, true), true);
 });
