@@ -161,7 +161,7 @@ export function runSFT(
     if (v.seconds > 0) {
       const r = trainVision(model.vision_model, config, {
         seed,
-        ...budgetOf(visionBudget(preset, budget, visionSeconds), v.seconds),
+        ...visionBudget(preset, budget, visionSeconds),
         batchSize: v.batchSize,
         lr: v.lr,
         onStep: (p, l) =>
@@ -372,10 +372,8 @@ export function pretrainAll(
     saveULM(model, tokenizer, o.out);
     fs.rmSync(vqDir, { recursive: true, force: true });
     fs.renameSync(`${o.out}.vq-${process.pid}`, vqDir);
-    fs.writeFileSync(
-      path.join(vqDir, PRETRAIN_FILE),
-      JSON.stringify({ ...report, sft: undefined }, null, 2) + '\n',
-    );
+    // the VQ folder's record: the VQ stage only
+    writeReport(path.join(vqDir, PRETRAIN_FILE), { ...report, vision: undefined, sft: undefined });
     return finishReport(report, preset, model, tokenizer, o, t0, hooks);
   } finally {
     model.dispose();

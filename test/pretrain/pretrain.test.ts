@@ -53,8 +53,8 @@ test('VQ: trains (reconstruction improves), restarts dead codes, round-trips thr
 test('SFT: every row kind trains, the live-tensor count stays flat, the checkpoint loads and evaluates', () => {
   const live = torch.liveTensors();
   const { model, tokenizer, result, vision } = runSFT(preset, vqRun.vq, 0, { steps: 40 });
-  // the vision stage ran first (its share of the steps) and left the ViT frozen for SFT
-  assert.ok(vision !== undefined && vision.steps >= 1 && vision.frozen);
+  // the vision stage ran first (the preset's steps, as SFT has a step budget) and left the ViT frozen for SFT
+  assert.ok(vision !== undefined && vision.steps === preset.vision.steps && vision.frozen);
   assert.ok(model.vision_model.parameters().every((p) => !p.requiresGrad));
   assert.ok(model.language_model.parameters().every((p) => p.requiresGrad));
   // parameters and buffers stay; nothing else from the steps
@@ -98,6 +98,11 @@ test('pretrain all: VQ + SFT + eval -> a loadable checkpoint with DIR/vq and pre
   const saved = JSON.parse(fs.readFileSync(path.join(out, PRETRAIN_FILE), 'utf8'));
   assert.equal(saved.preset, 'world-micro');
   assert.ok(saved.eval.geneval && saved.eval.mcq && saved.eval.oe && saved.eval.pope && saved.eval.format);
+  const vqSaved = JSON.parse(fs.readFileSync(path.join(out, 'vq', PRETRAIN_FILE), 'utf8'));
+  assert.ok(
+    vqSaved.vq && !('vision' in vqSaved) && !('sft' in vqSaved),
+    'the VQ folder records the VQ stage',
+  );
   const { model } = loadULM(out);
   assert.equal(model.numGenTokens, 16);
   model.dispose();
