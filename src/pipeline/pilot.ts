@@ -19,7 +19,7 @@
 import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { buildWorld, evalArgs, refine, trainStage, type TrainStageResult } from './pipeline.js';
-import { pipelinePreset, rewardsFor, rewardsNote, type PipelinePreset } from './presets.js';
+import { pipelinePreset, rewardsNote, runFields, type PipelinePreset } from './presets.js';
 import { StageRunner } from './stages.js';
 import { SCORE_COLUMNS, combineScores, meta, scoreCells, scores } from './report.js';
 import { markBest, writeReport, type ReportTableInput } from '../report/index.js';
@@ -98,7 +98,7 @@ async function pilotSeed(
         r,
         name,
         out,
-        { model: base, data, seed, tasks, rewards: rewardsFor(p, tasks), ...p.stage1, steps: N, ...fields },
+        { ...runFields(p, p.stage1, { model: base, data, seed, tasks }), steps: N, ...fields },
         env,
       );
 

@@ -4,8 +4,9 @@
  *   world     build the ShapesWorld dataset (stage-1 mix, stage-2 task sets, held-out eval sets)
  *   base      pretrain the VQ-VAE and SFT the unified model (or reuse --base / an earlier run)
  *   stage1    unified RL: GRPO on generation and understanding at once, joint reward, no KL
- *   stage2    refined RL, three branches from stage 1 with KL to it: generation (cycle + TIM),
- *             multiple-choice (accuracy + format), open-ended (accuracy + format); two at a time
+ *   stage2    refined RL, three branches from stage 1 with KL to it: generation (the preset's image
+ *             rewards, the paper's cycle + TIM by default), multiple-choice (accuracy + format),
+ *             open-ended (accuracy + format); two at a time
  *   merge     Gaussian merge of the MCQ and OE branches (base = the stage-1 model)
  *   eval      every model on the held-out split (GenEval-style, MCQ, OE, POPE, format); two at a time
  *   report    DIR/report.json + DIR/report.html
@@ -17,7 +18,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { UserError } from '../util/errors.js';
-import { rewardsFor, pipelinePreset, type PipelinePreset, type TrainOverrides } from './presets.js';
+import { runFields, pipelinePreset, type PipelinePreset, type TrainOverrides } from './presets.js';
 import { StageRunner } from './stages.js';
 import { buildPipelineReport } from './report.js';
 
@@ -111,14 +112,12 @@ async function baseAndRL(
     base = join(out, 'base');
   }
 
-  const stage1 = await trainStage(r, 'stage1', out, {
-    model: base,
-    data: join(world, 'train.jsonl'),
-    tasks: ['t2i', 'mm2t'],
-    rewards: rewardsFor(p, ['t2i', 'mm2t']),
-    seed,
-    ...p.stage1,
-  });
+  const stage1 = await trainStage(
+    r,
+    'stage1',
+    out,
+    runFields(p, p.stage1, { model: base, data: join(world, 'train.jsonl'), seed, tasks: ['t2i', 'mm2t'] }),
+  );
 
   const refined = await refine(r, p, {
     out,
@@ -151,8 +150,8 @@ export function buildWorld(r: StageRunner, p: PipelinePreset, world: string, see
 }
 
 /**
- * Stage 2, refined RL: three branches from `from`, each with KL to it (generation: cycle + TIM; MCQ and OE:
- * accuracy + format), `jobs` at a time, then the Gaussian merge of MCQ and OE (base = `from`).
+ * Stage 2, refined RL: three branches from `from`, each with KL to it (generation: the preset's image
+ * rewards; MCQ and OE: accuracy + format), `jobs` at a time, then the Gaussian merge of MCQ and OE (base = `from`).
  */
 export async function refine(
   r: StageRunner,
@@ -173,14 +172,7 @@ export async function refine(
       r,
       `${o.prefix}-${name}`,
       o.out,
-      {
-        model: o.from,
-        data: join(o.world, 'stage2', file),
-        tasks,
-        rewards: rewardsFor(p, tasks),
-        seed: o.seed,
-        ...p.stage2,
-      },
+      runFields(p, p.stage2, { model: o.from, data: join(o.world, 'stage2', file), seed: o.seed, tasks }),
       o.env,
     );
   const [gen, mcq, oe] = await r.parallel(o.jobs, [

@@ -36,6 +36,18 @@ export const PAPER_IMAGE_REWARDS = { t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 };
 /** The understanding rewards of every stage and branch. */
 export const TEXT_REWARDS = { qa_accuracy: 1, format: 1 };
 
+/**
+ * The train-config fields of one RL run of a preset: what it starts from and trains on, the rewards of its
+ * tasks, then the stage's sizes (`p.stage1` or `p.stage2`).
+ */
+export function runFields(
+  p: PipelinePreset,
+  stage: TrainOverrides,
+  run: { model: string; data: string; seed: number; tasks: string[] },
+): TrainOverrides {
+  return { ...run, rewards: rewardsFor(p, run.tasks), ...stage };
+}
+
 /** A preset's rewards for a run training `tasks` (the train config's `rewards` field). */
 export function rewardsFor(p: PipelinePreset, tasks: readonly string[]): TrainOverrides {
   return {

@@ -134,7 +134,8 @@ export function answersOf(stage: string, r: unknown): Answer[] {
   }));
 }
 
-function curves(runs: [string, string][]): Curve[] {
+function curves(runs: [string, string][], p: PipelinePreset): Curve[] {
+  const image = Object.keys(p.imageRewards).join(' + ');
   const have = runs.filter(([, dir]) => existsSync(join(dir, 'metrics.jsonl')));
   const result: Curve[] = [];
   for (const [name, dir] of have) {
@@ -144,7 +145,7 @@ function curves(runs: [string, string][]): Curve[] {
         id: `rewards-${name}`,
         title: `${name}: training reward`,
         keys: ['t2i/reward', 'mm2t/reward'],
-        names: ['generation (cycle + TIM)', 'understanding (accuracy + format)'],
+        names: [`generation (${image})`, 'understanding (accuracy + format)'],
         smooth: 0.8,
       }),
       curveFromMetrics(rows, {
@@ -206,12 +207,15 @@ export async function buildPipelineReport(o: {
       rewardsNote(o.preset),
     ]),
     tables: [main],
-    curves: curves([
-      ['stage1', join(out, 'stage1')],
-      ['stage2-gen', join(out, 'stage2-gen')],
-      ['stage2-mcq', join(out, 'stage2-mcq')],
-      ['stage2-oe', join(out, 'stage2-oe')],
-    ]),
+    curves: curves(
+      [
+        ['stage1', join(out, 'stage1')],
+        ['stage2-gen', join(out, 'stage2-gen')],
+        ['stage2-mcq', join(out, 'stage2-mcq')],
+        ['stage2-oe', join(out, 'stage2-oe')],
+      ],
+      o.preset,
+    ),
     grids: imageGrid(out, gridModels, prompts),
     answers: (Object.keys(evals) as (keyof PipelineModels)[]).flatMap((k) => answersOf(k, evals[k])),
     stages: o.runner.timeline.map((t) => ({ name: t.name, status: t.status, seconds: t.seconds })),
