@@ -24,8 +24,8 @@ import type { ULMTokenizer } from '../model/tokenizer.js';
 import { expandImageTokens, generationBatch, leftPad, type UnderstandingBatch } from '../model/inputs.js';
 import { generationPrompt, understandingPrompt } from '../model/templates.js';
 import { sampleImages, sampleText } from '../model/sample.js';
-import { toRGBImages } from '../model/preprocess.js';
-import { POPE_SPLITS, QuestionGenerator, type PopeSplit } from '../world/questions.js';
+import { toRGBImages, vitPixels } from '../model/preprocess.js';
+import { POPE_SPLITS, QuestionGenerator, type PopeSplit, type QuestionFamily } from '../world/questions.js';
 import { detectObjects } from '../world/detect.js';
 import {
   GENEVAL_CATEGORIES,
@@ -48,8 +48,6 @@ import {
 
 /** A world row with its image (when absent, the row's scene is rendered at the model's image size). */
 export type EvalRow = WorldRow & { image?: RgbImage };
-
-export type QuestionFamily = 'mcq' | 'oe' | 'pope';
 
 export interface EvalOptions {
   /** Evaluate at most this many generation prompts (default: all). */
@@ -195,7 +193,7 @@ function answerBatch(
     const batch: UnderstandingBatch = {
       ...padded,
       imagesSeqMask: padded.ids.eq(tok.special.image).logicalAnd(padded.attentionMask.eq(1)),
-      pixelValues: imagePixels(images, model),
+      pixelValues: vitPixels(images, model.config),
     };
     const s = sampleText(model, batch, {
       maxNewTokens,
@@ -205,22 +203,6 @@ function answerBatch(
     });
     return s.ids.map((ids) => tok.decode(ids).trim());
   });
-}
-
-/** RGB images -> the ViT input [N, 3, S, S] of the model's config. */
-function imagePixels(images: readonly RgbImage[], model: MultiModalityCausalLM): torch.Tensor {
-  const p = model.config.vision_config.params;
-  const S = p.image_size;
-  const hw = S * S;
-  const out = new Float32Array(images.length * 3 * hw);
-  images.forEach((img, n) => {
-    if (img.width !== S || img.height !== S)
-      throw new RangeError(`evaluate: image ${n} is ${img.width}x${img.height}, the model takes ${S}x${S}`);
-    for (let c = 0; c < 3; c++)
-      for (let i = 0; i < hw; i++)
-        out[(n * 3 + c) * hw + i] = (img.data[3 * i + c]! / 255 - p.image_mean[c]!) / p.image_std[c]!;
-  });
-  return torch.tensor(out, { shape: [images.length, 3, S, S] });
 }
 
 /**

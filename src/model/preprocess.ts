@@ -71,6 +71,40 @@ export function expandToSquare(img: RGBImage, color: readonly number[]): RGBImag
   return { width: s, height: s, data: out };
 }
 
+/**
+ * RGB byte images (all of one size) -> float32 [N, 3, H, W], (x / 255 - mean) / std per channel. The VQ's
+ * input is mean = std = 0.5 ([-1, 1]), the ViT's is the config's image_mean / image_std.
+ */
+export function pixelTensor(
+  images: readonly RGBImage[],
+  mean: readonly number[] = [0.5, 0.5, 0.5],
+  std: readonly number[] = [0.5, 0.5, 0.5],
+): Tensor {
+  if (images.length === 0) throw new RangeError('pixelTensor: no images');
+  const { width: W, height: H } = images[0]!;
+  const hw = W * H;
+  const out = new Float32Array(images.length * 3 * hw);
+  images.forEach((img, n) => {
+    if (img.width !== W || img.height !== H || img.data.length !== 3 * hw)
+      throw new RangeError(`pixelTensor: image ${n} is not ${W}x${H} RGB`);
+    for (let c = 0; c < 3; c++) {
+      const base = (n * 3 + c) * hw;
+      const m = mean[c]!;
+      const s = std[c]!;
+      for (let p = 0; p < hw; p++) out[base + p] = (img.data[3 * p + c]! / 255 - m) / s;
+    }
+  });
+  return torch.tensor(out, { shape: [images.length, 3, H, W] });
+}
+
+/** Images -> the ViT input of `cfg` (its size must match the images'). */
+export function vitPixels(images: readonly RGBImage[], cfg: ULMConfig): Tensor {
+  const p = cfg.vision_config.params;
+  if (images.length > 0 && images[0]!.width !== p.image_size)
+    throw new RangeError(`vitPixels: images are ${images[0]!.width} px, the ViT takes ${p.image_size}`);
+  return pixelTensor(images, p.image_mean, p.image_std);
+}
+
 /** One RGB image -> the ViT input [3, S, S] (float32, normalised). */
 export function preprocessImage(img: RGBImage, cfg: ULMConfig): Tensor {
   const p = cfg.vision_config.params;
@@ -83,11 +117,7 @@ export function preprocessImage(img: RGBImage, cfg: ULMConfig): Tensor {
   const background = p.image_mean.map((m) => Math.trunc(m * 255));
   const sq = expandToSquare(resizeRGB(img, w, h), background);
   const fitted = sq.width === S ? sq : resizeRGB(sq, S, S);
-  const out = new Float32Array(3 * S * S);
-  for (let i = 0; i < S * S; i++)
-    for (let c = 0; c < 3; c++)
-      out[c * S * S + i] = (fitted.data[i * 3 + c]! / 255 - p.image_mean[c]!) / p.image_std[c]!;
-  return torch.tensor(out, { shape: [3, S, S] });
+  return torch.tidy(() => pixelTensor([fitted], p.image_mean, p.image_std).squeeze(0));
 }
 
 /** Images [B, 3, H, W] in [-1, 1] (VQ decoder output) -> RGB bytes, as Janus: clip((x + 1) / 2 * 255). */

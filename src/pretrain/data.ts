@@ -19,9 +19,6 @@
  * of `perImage` questions about one scene (different kinds), which the trainer runs with the image prefix
  * computed once (sft.ts).
  */
-import * as torch from '../torch/index.js';
-import type { Tensor } from '../torch/index.js';
-import type { ULMConfig } from '../model/config.js';
 import { expandImageTokens } from '../model/inputs.js';
 import {
   ASSISTANT,
@@ -73,40 +70,6 @@ export class WorldStream {
   take(n: number): WorldItem[] {
     return Array.from({ length: n }, () => this.next());
   }
-}
-
-/**
- * RGB byte images (all of one size) -> float32 [N, 3, H, W], (x / 255 - mean) / std per channel. The VQ's
- * input is mean = std = 0.5 ([-1, 1]), the ViT's is the config's image_mean / image_std.
- */
-export function pixelTensor(
-  images: readonly RgbImage[],
-  mean: readonly number[] = [0.5, 0.5, 0.5],
-  std: readonly number[] = [0.5, 0.5, 0.5],
-): Tensor {
-  if (images.length === 0) throw new RangeError('pixelTensor: no images');
-  const { width: W, height: H } = images[0]!;
-  const hw = W * H;
-  const out = new Float32Array(images.length * 3 * hw);
-  images.forEach((img, n) => {
-    if (img.width !== W || img.height !== H || img.data.length !== 3 * hw)
-      throw new RangeError(`pixelTensor: image ${n} is not ${W}x${H} RGB`);
-    for (let c = 0; c < 3; c++) {
-      const base = (n * 3 + c) * hw;
-      const m = mean[c]!;
-      const s = std[c]!;
-      for (let p = 0; p < hw; p++) out[base + p] = (img.data[3 * p + c]! / 255 - m) / s;
-    }
-  });
-  return torch.tensor(out, { shape: [images.length, 3, H, W] });
-}
-
-/** Images -> the ViT input of `cfg` (its size must match the images'). */
-export function vitPixels(images: readonly RgbImage[], cfg: ULMConfig): Tensor {
-  const p = cfg.vision_config.params;
-  if (images.length > 0 && images[0]!.width !== p.image_size)
-    throw new RangeError(`vitPixels: images are ${images[0]!.width} px, the ViT takes ${p.image_size}`);
-  return pixelTensor(images, p.image_mean, p.image_std);
 }
 
 /** The captioning prompt ("<|User|>: <image_placeholder>\ndescribe the image .\n\n<|Assistant|>:"). */

@@ -31,8 +31,6 @@ import { F } from '../torch/index.js';
 import {
   SftData,
   TEXT_KINDS,
-  pixelTensor,
-  vitPixels,
   type GenRow,
   type McAnswer,
   type Mix,
@@ -42,6 +40,7 @@ import {
   type TextRow,
 } from './data.js';
 import { KVCache } from '../model/kv-cache.js';
+import { pixelTensor, vitPixels } from '../model/preprocess.js';
 import { Budget, LogEvery, warmupCosine } from './schedule.js';
 
 /** One phase of the curriculum: `mix` is used while progress < `until`. */

@@ -22,7 +22,8 @@ import type { Scene } from '../world/scene.js';
 import { deriveSeed } from '../world/rng.js';
 import type { CLIPVisionTower } from '../model/vit.js';
 import { visionDims, type ULMConfig } from '../model/config.js';
-import { WorldStream, vitPixels, type WorldItem } from './data.js';
+import { vitPixels } from '../model/preprocess.js';
+import { WorldStream, type WorldItem } from './data.js';
 import { Budget, LogEvery, warmupCosine } from './schedule.js';
 
 /** Background class of the object head: the (colour, shape) pairs are 0 .. 23. */

@@ -18,13 +18,13 @@ import * as torch from '../torch/index.js';
 import { loadSafetensors, saveSafetensors } from '../torch/safetensors.js';
 import type { ULMConfig } from '../model/config.js';
 import { VQModel } from '../model/vq.js';
-import { toRGBImages } from '../model/preprocess.js';
+import { pixelTensor, toRGBImages } from '../model/preprocess.js';
 import { detectObjects, matchScene } from '../world/detect.js';
 import type { RgbImage } from '../world/image.js';
 import { deriveSeed } from '../world/rng.js';
 import { UserError } from '../util/errors.js';
 import { writeDirAtomically } from '../util/atomic-dir.js';
-import { WorldStream, pixelTensor } from './data.js';
+import { WorldStream } from './data.js';
 import { Budget, LogEvery, warmupCosine } from './schedule.js';
 
 export type VQParams = ULMConfig['gen_vision_config']['params'];

@@ -14,7 +14,8 @@ import { loadULM } from '../../src/model/checkpoint.js';
 import { pretrainPreset } from '../../src/pretrain/presets.js';
 import { loadVQ, saveVQ } from '../../src/pretrain/vq.js';
 import { PRETRAIN_FILE, continueSFT, pretrainAll, runEval, runSFT, runVQ } from '../../src/pretrain/run.js';
-import { WorldStream, pixelTensor } from '../../src/pretrain/data.js';
+import { WorldStream } from '../../src/pretrain/data.js';
+import { pixelTensor } from '../../src/model/preprocess.js';
 import { flattenEval } from '../../src/eval/evaluate.js';
 
 torch.setNumThreads(1);

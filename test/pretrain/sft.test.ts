@@ -12,7 +12,8 @@ import { leftPad, rightPad, withImages, type UnderstandingBatch } from '../../sr
 import { scoreText } from '../../src/model/score.js';
 import { pretrainPreset } from '../../src/pretrain/presets.js';
 import { textTokenLosses, worldTokenizer } from '../../src/pretrain/sft.js';
-import { SftData, mcFact, popeThink, positionThink, vitPixels } from '../../src/pretrain/data.js';
+import { SftData, mcFact, popeThink, positionThink } from '../../src/pretrain/data.js';
+import { vitPixels } from '../../src/model/preprocess.js';
 import { Budget, LogEvery, warmupCosine } from '../../src/pretrain/schedule.js';
 import { mcqAccuracy, formatReward } from '../../src/eval/answers.js';
 
