@@ -60,16 +60,6 @@ export class StageRunner {
     renameSync(tmp, this.file);
   }
 
-  done(name: string): boolean {
-    return this.state.stages[name]?.status === 'done';
-  }
-
-  result<T>(name: string): T {
-    const r = this.state.stages[name];
-    if (r?.status !== 'done') throw new Error(`stage ${name} has not finished`);
-    return r.result as T;
-  }
-
   /** Runs `corl ...args` as stage `name` unless it already finished; returns its last JSON output line. */
   async run<T = unknown>(name: string, args: string[], env: Record<string, string> = {}): Promise<T> {
     const prev = this.state.stages[name];
@@ -117,6 +107,17 @@ export class StageRunner {
   }
 }
 
+/** A stage's result line: a JSON object printed on one line (other output lines are not). */
+function jsonLine(line: string): unknown {
+  const t = line.trim();
+  if (!t.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(t);
+  } catch {
+    return undefined;
+  }
+}
+
 function runCli(
   args: string[],
   env: Record<string, string>,
@@ -135,28 +136,12 @@ function runCli(
       buf += d.toString();
       const lines = buf.split('\n');
       buf = lines.pop() ?? '';
-      for (const l of lines) {
-        const t = l.trim();
-        if (t.startsWith('{')) {
-          try {
-            last = JSON.parse(t);
-          } catch {
-            /* not a JSON result line */
-          }
-        }
-      }
+      for (const l of lines) last = jsonLine(l) ?? last;
     });
     child.stderr.on('data', (d: Buffer) => log.write(d));
     child.on('error', reject);
     child.on('close', (code) => {
-      const t = buf.trim();
-      if (t.startsWith('{')) {
-        try {
-          last = JSON.parse(t);
-        } catch {
-          /* ignore */
-        }
-      }
+      last = jsonLine(buf) ?? last;
       log.end(() => resolve({ code: code ?? 1, lastJson: last }));
     });
   });
