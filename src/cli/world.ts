@@ -11,15 +11,14 @@
  *     -> "wrote sheet.png (16 images)"
  */
 import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
 import { contactSheet } from '../world/contact-sheet.js';
-import { buildDataset, readWorldRowLines } from '../world/dataset.js';
+import { RowImages, buildDataset, readWorldRowLines } from '../world/dataset.js';
 import { detectObjects, matchScene, summariseMatches, type SceneMatch } from '../world/detect.js';
 import { corrupt, type RgbImage } from '../world/image.js';
-import { readPng, writePng } from '../world/png.js';
+import { writePng } from '../world/png.js';
 import { Rng, deriveSeed } from '../world/rng.js';
 import type { Scene } from '../world/scene.js';
 import { parseFloatOption, parseIntOption } from './options.js';
@@ -48,20 +47,15 @@ function progressBar(label: string): { update(done: number, total: number): void
 
 /** Loads the distinct images of a world JSONL file with their scenes (errors name the line). */
 function loadImages(file: string, limit?: number): { image: RgbImage; scene: Scene }[] {
-  const base = dirname(resolve(file));
-  const seen = new Set<string>();
+  const images = new RowImages();
+  const seen = new Set<RgbImage>();
   const out: { image: RgbImage; scene: Scene }[] = [];
   for (const { line, row } of readWorldRowLines(file)) {
     if (limit !== undefined && out.length >= limit) break;
-    const path = resolve(base, row.real_image);
-    if (seen.has(path)) continue;
-    seen.add(path);
-    try {
-      out.push({ image: readPng(path), scene: row.scene });
-    } catch (err) {
-      if (err instanceof UserError) throw new UserError(`${file}:${line}: ${err.message}`);
-      throw err;
-    }
+    const image = images.get(file, row, `${file}:${line}`);
+    if (seen.has(image)) continue;
+    seen.add(image);
+    out.push({ image, scene: row.scene });
   }
   if (out.length === 0) throw new UserError(`${file}: no rows`);
   return out;
@@ -220,17 +214,13 @@ export function registerWorldCommands(program: Command): void {
     .option('--columns <n>', 'images per row', parseIntOption(1), 4)
     .option('--scale <n>', 'integer upscaling (default: about 128 px per image)', parseIntOption(1))
     .action((flags: ShowFlags) => {
-      const base = dirname(resolve(flags.data));
+      const images = new RowImages();
       const items = readWorldRowLines(flags.data)
         .slice(0, flags.n)
-        .map(({ line, row }) => {
-          try {
-            return { image: readPng(resolve(base, row.real_image)), label: row.prompt ?? row.caption ?? '' };
-          } catch (err) {
-            if (err instanceof UserError) throw new UserError(`${flags.data}:${line}: ${err.message}`);
-            throw err;
-          }
-        });
+        .map(({ line, row }) => ({
+          image: images.get(flags.data, row, `${flags.data}:${line}`),
+          label: row.prompt ?? row.caption ?? '',
+        }));
       if (items.length === 0) throw new UserError(`${flags.data}: no rows`);
       const sheet = contactSheet(items, { columns: flags.columns, scale: flags.scale });
       try {

@@ -5,8 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../util/errors.js';
-import { readWorldRowLines, type WorldRow } from '../world/dataset.js';
-import { readPng } from '../world/png.js';
+import { RowImages, readWorldRowLines, type WorldRow } from '../world/dataset.js';
 import type { RgbImage } from '../world/image.js';
 
 export const EVAL_FILES = ['gen.jsonl', 'mcq.jsonl', 'oe.jsonl', 'pope.jsonl'] as const;
@@ -34,21 +33,8 @@ export function loadEvalRows(
     for (const { line, row } of readWorldRowLines(file)) rows.push({ row, file, line });
   if (rows.length === 0) throw new UserError(`${files.join(', ')}: no rows`);
   const wanted = new Set(keep(rows.map((r) => r.row)));
-  const cache = new Map<string, RgbImage>();
+  const images = new RowImages();
   return rows
     .filter((r) => wanted.has(r.row))
-    .map(({ row, file, line }) => {
-      const p = path.resolve(path.dirname(path.resolve(file)), row.real_image);
-      let image = cache.get(p);
-      if (!image) {
-        try {
-          image = readPng(p);
-        } catch (e) {
-          if (e instanceof UserError) throw new UserError(`${file}:${line}: ${e.message}`);
-          throw e;
-        }
-        cache.set(p, image);
-      }
-      return { ...row, image };
-    });
+    .map(({ row, file, line }) => ({ ...row, image: images.get(file, row, `${file}:${line}`) }));
 }

@@ -2,10 +2,8 @@
  * RL data: stage-1 rows (ULM-R1 fields) with their real images loaded, served in a seeded order that is a
  * pure function of (seed, position), so a resumed run continues with exactly the batches it would have seen.
  */
-import { dirname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
-import { readWorldRows, type WorldRow } from '../world/dataset.js';
-import { readPng } from '../world/png.js';
+import { RowImages, readWorldRows, type WorldRow } from '../world/dataset.js';
 import { Rng, deriveSeed } from '../world/rng.js';
 import type { RgbImage } from '../world/image.js';
 import { UserError } from '../util/errors.js';
@@ -27,23 +25,15 @@ export interface RLExample {
 export function loadExamples(file: string, opts: { requireQuestion?: boolean } = {}): RLExample[] {
   if (!existsSync(file)) throw new UserError(`data file not found: ${file}`);
   const rows = readWorldRows(file);
-  const dir = dirname(file);
-  const cache = new Map<string, RgbImage>();
+  const images = new RowImages();
   return rows.map((r: WorldRow, i) => {
     if ((opts.requireQuestion ?? true) && (r.qa_problem === undefined || r.qa_solution === undefined)) {
       throw new UserError(`${file}: row ${i + 1} (${r.id}) has no question (qa_problem / qa_solution)`);
     }
-    const path = resolve(dir, r.real_image);
-    let img = cache.get(path);
-    if (img === undefined) {
-      if (!existsSync(path)) throw new UserError(`${file}: row ${i + 1}: image not found: ${r.real_image}`);
-      img = readPng(path);
-      cache.set(path, img);
-    }
     return {
       id: r.id,
       prompt: r.prompt,
-      realImage: img,
+      realImage: images.get(file, r, `${file}: row ${i + 1}`),
       qaProblem: r.qa_problem ?? '',
       qaSolution: r.qa_solution ?? '',
       qaType: r.qa_type ?? 'OE',

@@ -19,14 +19,15 @@
  * train and test scenes come from separate streams, so changing --test does not change the train rows.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { readJsonl } from '../util/jsonl.js';
 import { COLORS, SHAPES, SIZES } from './attributes.js';
 import { describeScene } from './caption.js';
 import { GENEVAL_CATEGORIES, type GenevalCategory, type GenevalSpec } from './geneval.js';
-import { encodePng } from './png.js';
+import { encodePng, readPng } from './png.js';
+import type { RgbImage } from './image.js';
 import { samplePrompt, sceneForSpec } from './prompts.js';
 import {
   POPE_SPLITS,
@@ -292,6 +293,28 @@ export function readWorldRowLines(path: string): { line: number; row: WorldRow }
     }
     return { line, row: value as WorldRow };
   });
+}
+
+/**
+ * The real images of rows read from JSONL files: `real_image` is relative to its file, each PNG is read once,
+ * and a missing or broken image is one error line naming where the row came from (`where`).
+ */
+export class RowImages {
+  private readonly cache = new Map<string, RgbImage>();
+  get(file: string, row: Pick<WorldRow, 'real_image'>, where: string): RgbImage {
+    const p = resolve(dirname(resolve(file)), row.real_image);
+    let image = this.cache.get(p);
+    if (image === undefined) {
+      try {
+        image = readPng(p);
+      } catch (e) {
+        if (e instanceof UserError) throw new UserError(`${where}: ${e.message}`);
+        throw e;
+      }
+      this.cache.set(p, image);
+    }
+    return image;
+  }
 }
 
 /** Reads world rows (errors name the file and line). */
