@@ -4,6 +4,26 @@
  * ends on time whatever its speed (the machine may be shared).
  */
 
+/** What every pretraining loop (VQ, vision encoder, SFT) takes besides its own settings. */
+export interface LoopOptions<L> {
+  seed: number;
+  /** Time budget in seconds (each loop has its default) unless `steps` is given. */
+  seconds?: number;
+  /** Step budget (overrides `seconds`). */
+  steps?: number;
+  /** Called at each log point (every few percent of the budget) and at the end. */
+  onLog?: (log: L) => void;
+  /** Called every step (for progress bars). */
+  onStep?: (progress: number, log: L) => void;
+}
+
+/** The fields every loop's log line starts with. */
+export interface LoopLog {
+  step: number;
+  seconds: number;
+  lr: number;
+}
+
 export class Budget {
   step = 0;
   private readonly t0 = performance.now();

@@ -41,7 +41,7 @@ import {
 } from './data.js';
 import { KVCache } from '../model/kv-cache.js';
 import { pixelTensor, vitPixels } from '../model/preprocess.js';
-import { Budget, LogEvery, warmupCosine } from './schedule.js';
+import { Budget, LogEvery, warmupCosine, type LoopLog, type LoopOptions } from './schedule.js';
 
 /** One phase of the curriculum: `mix` is used while progress < `until`. */
 export interface Phase {
@@ -51,11 +51,8 @@ export interface Phase {
   name?: string;
 }
 
-export interface SftOptions {
-  seed: number;
-  /** Time budget in seconds (default 400 unless `steps` is given). */
-  seconds?: number;
-  steps?: number;
+/** SFT settings (time budget default 400 s; logs about every 2% of the budget). */
+export interface SftOptions extends LoopOptions<SftLog> {
   curriculum: readonly Phase[];
   lr?: number;
   weightDecay?: number;
@@ -81,16 +78,9 @@ export interface SftOptions {
   mcAnswer?: McAnswer;
   /** Questions asked about each scene of a batch, run with the image prefix computed once (default 3). */
   perImage?: number;
-  /** Called about every 2% of the budget and at the end. */
-  onLog?: (log: SftLog) => void;
-  /** Called every step. */
-  onStep?: (progress: number, log: SftLog) => void;
 }
 
-export interface SftLog {
-  step: number;
-  seconds: number;
-  lr: number;
+export interface SftLog extends LoopLog {
   phase: string;
   /** Mean losses since the previous log: `gen` per image code, the text kinds per completion token. */
   loss: Partial<Record<string, number>>;

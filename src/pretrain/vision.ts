@@ -24,7 +24,7 @@ import type { CLIPVisionTower } from '../model/vit.js';
 import { visionDims, type ULMConfig } from '../model/config.js';
 import { vitPixels } from '../model/preprocess.js';
 import { WorldStream, type WorldItem } from './data.js';
-import { Budget, LogEvery, warmupCosine } from './schedule.js';
+import { Budget, LogEvery, warmupCosine, type LoopLog, type LoopOptions } from './schedule.js';
 
 /** Background class of the object head: the (colour, shape) pairs are 0 .. 23. */
 export const BACKGROUND = COLORS.length * SHAPES.length;
@@ -91,25 +91,17 @@ export class PatchHeads extends nn.Module {
   }
 }
 
-export interface VisionTrainOptions {
-  seed: number;
-  /** Time budget in seconds (default 60 unless `steps` is given). */
-  seconds?: number;
-  steps?: number;
+/** Vision-stage settings (time budget default 60 s; logs every 5% of the budget). */
+export interface VisionTrainOptions extends LoopOptions<VisionLog> {
   batchSize?: number;
   lr?: number;
   /** Weight of the centre MSE (default 4: centres are in [0, 1], their errors small). */
   centreWeight?: number;
   /** Held-out scenes for the final accuracy (default 256). */
   evalScenes?: number;
-  onLog?: (log: VisionLog) => void;
-  onStep?: (progress: number, log: VisionLog) => void;
 }
 
-export interface VisionLog {
-  step: number;
-  seconds: number;
-  lr: number;
+export interface VisionLog extends LoopLog {
   /** Mean losses since the last log. */
   object: number;
   size: number;

@@ -25,33 +25,22 @@ import { deriveSeed } from '../world/rng.js';
 import { UserError } from '../util/errors.js';
 import { writeDirAtomically } from '../util/atomic-dir.js';
 import { WorldStream } from './data.js';
-import { Budget, LogEvery, warmupCosine } from './schedule.js';
+import { Budget, LogEvery, warmupCosine, type LoopLog, type LoopOptions } from './schedule.js';
 
 export type VQParams = ULMConfig['gen_vision_config']['params'];
 
-export interface VQTrainOptions {
+/** VQ settings (time budget default 180 s; logs every 5% of the budget). */
+export interface VQTrainOptions extends LoopOptions<VQLog> {
   params: VQParams;
-  seed: number;
-  /** Time budget in seconds (default 180 unless `steps` is given). */
-  seconds?: number;
-  /** Step budget (overrides `seconds`). */
-  steps?: number;
   batchSize?: number;
   lr?: number;
   /** Steps between dead-code restarts (default 50; 0 = never). */
   restartEvery?: number;
   /** Held-out images for the final evaluation (default 256). */
   evalImages?: number;
-  /** Called every ~5% of the budget and at the end. */
-  onLog?: (log: VQLog) => void;
-  /** Called every step (for progress bars). */
-  onStep?: (progress: number, log: VQLog) => void;
 }
 
-export interface VQLog {
-  step: number;
-  seconds: number;
-  lr: number;
+export interface VQLog extends LoopLog {
   /** Mean over the steps since the last log. */
   recon: number;
   commit: number;
