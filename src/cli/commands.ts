@@ -9,6 +9,7 @@ import { registerWorldCommands } from './world.js';
 import { registerTrainCommands } from './train.js';
 import { registerMergeCommands } from './merge.js';
 import { registerPipelineCommands } from './pipeline.js';
+import { registerRewardsCommands } from './rewards.js';
 
 export function registerCommands(program: Command): void {
   registerBenchCommands(program);
@@ -20,4 +21,5 @@ export function registerCommands(program: Command): void {
   registerTrainCommands(program);
   registerMergeCommands(program);
   registerPipelineCommands(program);
+  registerRewardsCommands(program);
 }
