@@ -3,7 +3,7 @@
  *
  *   corl rewards check --model DIR --data FILE_OR_WORLD_DIR [--prompts 48] [--seed 0] [--json]
  *                      [--images-per-prompt 4] [--correct-renders 3] [--cfg 5] [--temperature 1]
- *                      [--bootstrap 1000] [--image-side ssim|rmse] [--alternatives]
+ *                      [--bootstrap 1000] [--image-side ssim|rmse] [--alternatives] [--background R,G,B]
  *
  * FILE_OR_WORLD_DIR: a JSONL of world rows with `prompt`, `spec`, `scene` and `real_image` (e.g. a world's
  * eval/gen.jsonl), or a `corl world build` folder (its eval/gen.jsonl). The first N rows are used (the world's
@@ -12,6 +12,9 @@
  * scored by every image reward, with the model as the policy (re-captioner, TIM's encoder), and the table
  * gives each reward's pairwise accuracy (ties count half) with 95% bootstrap intervals and its Spearman
  * correlation with the GenEval check. `--alternatives` adds the candidate image sides of docs/rewards.md.
+ * `--background R,G,B` re-renders every real image from its scene on that background (and renders the
+ * candidates and parses the images with it): a what-if for the world's background, meaningful for the rows
+ * that do not involve the model (the image sides, geneval), since the model has only seen black.
  * Every option is checked before the model loads; mistakes are one line and exit code 2.
  */
 import * as fs from 'node:fs';
@@ -21,7 +24,8 @@ import { UserError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { asGenevalSpec } from '../rewards/geneval-reward.js';
 import { RowImages, readWorldRowLines } from '../world/dataset.js';
-import type { RenderOptions } from '../world/render.js';
+import { renderScene, type RenderOptions } from '../world/render.js';
+import { deriveSeed } from '../world/rng.js';
 import type { ValidityRow } from '../rewards/validity.js';
 
 interface CheckFlags {
@@ -37,6 +41,7 @@ interface CheckFlags {
   bootstrap: string;
   imageSide: string;
   alternatives?: boolean;
+  background?: string;
 }
 
 /** A safe integer flag within [min, max], else a UserError naming the flag. */
@@ -53,6 +58,14 @@ export function numFlag(name: string, value: string, min: number, max: number): 
   if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max)
     throw new UserError(`--${name} must be a number in [${min}, ${max}], got "${value}"`);
   return n;
+}
+
+/** An R,G,B flag of three integers in [0, 255]. */
+export function rgbFlag(name: string, value: string): [number, number, number] {
+  const parts = value.split(',');
+  if (parts.length !== 3)
+    throw new UserError(`--${name} must be R,G,B (three integers in [0, 255]), got "${value}"`);
+  return parts.map((p) => intFlag(name, p, 0, 255)) as [number, number, number];
 }
 
 /** The JSONL file a --data path stands for: the file itself, or a world folder's eval/gen.jsonl. */
@@ -124,6 +137,10 @@ export function registerRewardsCommands(program: Command): void {
     .option('--bootstrap <b>', 'bootstrap resamples of prompts', '1000')
     .option('--image-side <m>', 'the cycle reward image side: ssim (the trainer default) or rmse', 'ssim')
     .option('--alternatives', 'also score the alternative image sides (docs/rewards.md)')
+    .option(
+      '--background <rgb>',
+      're-render the real images and candidates on this background, e.g. 128,128,128',
+    )
     .action(async (f: CheckFlags) => {
       const nPrompts = intFlag('prompts', f.prompts, 1, 100000);
       const seed = intFlag('seed', f.seed, 0, 2 ** 32 - 1);
@@ -134,13 +151,23 @@ export function registerRewardsCommands(program: Command): void {
       const bootstrap = intFlag('bootstrap', f.bootstrap, 100, 1000000);
       if (f.imageSide !== 'ssim' && f.imageSide !== 'rmse')
         throw new UserError(`--image-side must be ssim or rmse, got "${f.imageSide}"`);
+      const background = f.background === undefined ? undefined : rgbFlag('background', f.background);
       if (!fs.existsSync(f.model) || !fs.statSync(f.model).isDirectory())
         throw new UserError(`model directory ${f.model} does not exist`);
       if (!fs.existsSync(path.join(f.model, 'config.json')))
         throw new UserError(`model directory ${f.model} has no config.json (not a checkpoint)`);
       const file = validityDataFile(f.data);
-      const rows = loadValidityRows(file, nPrompts);
-      const render = worldRender(file);
+      let rows = loadValidityRows(file, nPrompts);
+      const render: RenderOptions = { ...worldRender(file), ...(background ? { background } : {}) };
+      if (background)
+        rows = rows.map((r, i) => ({
+          ...r,
+          realImage: renderScene(r.scene, {
+            ...render,
+            size: r.realImage.width,
+            seed: deriveSeed(seed, 'real-noise', i),
+          }),
+        }));
 
       const torch = await import('../torch/index.js');
       const { loadULM } = await import('../model/checkpoint.js');
@@ -164,8 +191,8 @@ export function registerRewardsCommands(program: Command): void {
           temperature,
           bootstrap,
           render,
-          rewards: { imageFallback: f.imageSide },
-          ...(f.alternatives ? { extraRows: alternativeRows } : {}),
+          rewards: { imageFallback: f.imageSide, ...(background ? { detect: { background } } : {}) },
+          ...(f.alternatives ? { extraRows: alternativeRows(background) } : {}),
           onProgress: (d, t, what) => bar.update(d, t, what),
         });
         bar.stop();

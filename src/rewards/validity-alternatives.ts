@@ -23,15 +23,18 @@ import { imageSimilarity } from './image-metrics.js';
 import { combine } from './registry.js';
 import type { ExtraRowContext } from './validity.js';
 
+type Rgb = readonly [number, number, number];
+const BLACK: Rgb = [0, 0, 0];
+
 /**
  * 1 - RMSE over pixels that are foreground (palette-classified) in either image; 1 when neither has any.
  * The two images must have one size.
  */
-export function foregroundRmse(gen: RgbImage, real: RgbImage): number {
+export function foregroundRmse(gen: RgbImage, real: RgbImage, background: Rgb = BLACK): number {
   if (gen.width !== real.width || gen.height !== real.height)
     throw new RangeError(`foregroundRmse: ${gen.width}x${gen.height} vs ${real.width}x${real.height}`);
-  const a = classifyPixels(gen);
-  const b = classifyPixels(real);
+  const a = classifyPixels(gen, background);
+  const b = classifyPixels(real, background);
   let se = 0;
   let n = 0;
   for (let p = 0; p < a.length; p++) {
@@ -46,10 +49,10 @@ export function foregroundRmse(gen: RgbImage, real: RgbImage): number {
 }
 
 /** Foreground palette-colour histogram intersection, normalised by the larger foreground. */
-export function colorHistogram(gen: RgbImage, real: RgbImage): number {
+export function colorHistogram(gen: RgbImage, real: RgbImage, background: Rgb = BLACK): number {
   const hist = (img: RgbImage) => {
     const h = new Array<number>(COLORS.length).fill(0);
-    for (const l of classifyPixels(img)) if (l >= 0) h[l]!++;
+    for (const l of classifyPixels(img, background)) if (l >= 0) h[l]!++;
     return h;
   };
   const g = hist(gen);
@@ -63,11 +66,11 @@ export function colorHistogram(gen: RgbImage, real: RgbImage): number {
 }
 
 /** F1 of parsed (shape, colour) objects of the image against the scene's objects (multiset match). */
-export function objectsF1(gen: RgbImage, scene: Scene): number {
+export function objectsF1(gen: RgbImage, scene: Scene, background: Rgb = BLACK): number {
   const key = (o: { shape: string; color: string }) => `${o.shape}|${o.color}`;
   const want = new Map<string, number>();
   for (const o of scene.objects) want.set(key(o), (want.get(key(o)) ?? 0) + 1);
-  const dets = detectObjects(gen);
+  const dets = detectObjects(gen, { background });
   let tp = 0;
   for (const d of dets) {
     const k = key(d);
@@ -86,17 +89,24 @@ export function objectsF1(gen: RgbImage, scene: Scene): number {
 
 export const ALTERNATIVE_SIDES = ['rmse', 'fg_rmse', 'color_hist', 'objects_f1'] as const;
 
-/** The report rows of the alternatives for one scored chunk (validity.ts `extraRows`). */
-export function alternativeRows(ctx: ExtraRowContext): Record<string, number[]> {
+/**
+ * The report rows of the alternatives for one scored chunk (validity.ts `extraRows`), for renders on
+ * `background` (default black).
+ */
+export function alternativeRows(background: Rgb = BLACK): (ctx: ExtraRowContext) => Record<string, number[]> {
+  return (ctx) => alternativeChunk(ctx, background);
+}
+
+function alternativeChunk(ctx: ExtraRowContext, background: Rgb): Record<string, number[]> {
   const { candidates, rows } = ctx;
   const real = candidates.map((c) => rows[c.prompt]!.realImage);
   // at the real image's size, as the cycle reward's image side compares them
   const gen = candidates.map((c, i) => resizeRGB(c.image, real[i]!.width, real[i]!.height));
   const sides: Record<(typeof ALTERNATIVE_SIDES)[number], number[]> = {
     rmse: imageSimilarity(gen, real, { fallback: 'rmse' }),
-    fg_rmse: gen.map((g, i) => foregroundRmse(g, real[i]!)),
-    color_hist: gen.map((g, i) => colorHistogram(g, real[i]!)),
-    objects_f1: gen.map((g, i) => objectsF1(g, rows[candidates[i]!.prompt]!.scene)),
+    fg_rmse: gen.map((g, i) => foregroundRmse(g, real[i]!, background)),
+    color_hist: gen.map((g, i) => colorHistogram(g, real[i]!, background)),
+    objects_f1: gen.map((g, i) => objectsF1(g, rows[candidates[i]!.prompt]!.scene, background)),
   };
   const text = ctx.parts['t2i_bid_cycle_reward']?.['text_side'] ?? gen.map(() => NaN);
   const tim = ctx.byFn['t2i_ti_sim'] ?? gen.map(() => NaN);

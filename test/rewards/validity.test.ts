@@ -267,6 +267,12 @@ test('corl rewards check: bad options are one line and exit 2, before the model 
     [['--model', '/tmp', '--data', '/x', '--images-per-prompt', '9007199254740993'], /--images-per-prompt/],
     [['--model', '/tmp', '--data', '/x', '--cfg', 'abc'], /--cfg must be a number/],
     [['--model', '/tmp', '--data', '/x', '--image-side', 'lpips'], /--image-side/],
+    [['--model', '/tmp', '--data', '/x', '--background', '1,2'], /--background must be R,G,B/],
+    [
+      ['--model', '/tmp', '--data', '/x', '--background', '1,2,256'],
+      /--background must be an integer in \[0, 255\]/,
+    ],
+    [['--model', '/tmp', '--data', '/x'], /config\.json/],
   ];
   for (const [args, re] of cases) {
     const r = run(...args);
