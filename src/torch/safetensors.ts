@@ -120,6 +120,9 @@ const isPlainObject = (x: unknown): x is Record<string, unknown> =>
 const fmtShape = (dims: number[]): string =>
   dims.length > 8 ? `[${dims.slice(0, 8).join(', ')}, ... (${dims.length} dims)]` : `[${dims.join(', ')}]`;
 const isIndex = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+/** An error text on one line: control characters (newlines in a JSON error's excerpt) escaped. */
+const oneLine = (s: string): string =>
+  s.replace(/\p{Cc}|[\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 function parseHeader(file: string, fd: number, size: number): SafetensorsHeader {
   const fail = (msg: string): never => {
@@ -146,7 +149,7 @@ function parseHeader(file: string, fd: number, size: number): SafetensorsHeader 
   try {
     json = JSON.parse(text);
   } catch (e) {
-    fail(`header is not valid JSON (${(e as Error).message.slice(0, 200)})`);
+    fail(`header is not valid JSON (${oneLine((e as Error).message.slice(0, 200))})`);
   }
   if (!isPlainObject(json)) fail('header is not a JSON object');
   const header = json as Record<string, unknown>;
@@ -202,6 +205,10 @@ function parseEntry(
     if (numel * elementSize > dataSize)
       fail(`${t}: shape ${fmtShape(dims)} declares more data than the file holds`);
   }
+  // An empty tensor holds no data, but libtorch still multiplies its dimensions (and fails on an overflow).
+  let bytes = elementSize;
+  for (const d of dims)
+    if (d > 0 && (bytes *= d) > Number.MAX_SAFE_INTEGER) fail(`${t}: shape ${fmtShape(dims)} is too large`);
   if (numel * elementSize !== end - begin)
     fail(
       `${t}: data_offsets span ${end - begin} bytes but ${format} ${fmtShape(dims)} needs ${numel * elementSize}`,

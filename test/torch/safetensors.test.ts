@@ -611,3 +611,41 @@ describe('hostile or malformed files are rejected with a UserError naming the fi
     });
   });
 });
+
+describe('found by fuzzing (test/fuzz/safetensors.test.ts)', () => {
+  function rejectsOneLine(file: string, re: RegExp): void {
+    const start = torch.liveTensors();
+    for (const load of [() => readSafetensorsHeader(file), () => loadSafetensors(file)])
+      assert.throws(load, (e: unknown) => {
+        assert.ok(e instanceof UserError, `expected a UserError, got ${String(e)}`);
+        assert.match(e.message, re);
+        assert.doesNotMatch(e.message, /[\n\r]/, 'one line');
+        return true;
+      });
+    assert.equal(torch.liveTensors(), start);
+  }
+
+  test('a JSON error quoting a newline of the header is still one line', () => {
+    // JSON.parse's message quotes the text around the error, here a raw newline
+    rejectsOneLine(writeFile(handFile('\u0080\n\u{10000}')), /header is not valid JSON \(.*\\u000a/);
+  });
+
+  test('a zero-size tensor whose other dimensions overflow is a UserError, not a libtorch error', () => {
+    // libtorch's storage size check overflows on 2^40 * 2^40 before it reaches the 0
+    for (const shape of [
+      [2 ** 40, 2 ** 40, 0],
+      [0, 2 ** 40, 2 ** 40],
+    ])
+      rejectsOneLine(
+        writeFile(handFile(JSON.stringify({ a: { dtype: 'F32', shape, data_offsets: [0, 0] } }))),
+        /tensor "a": shape \[.*\] is too large/,
+      );
+    // zero-size tensors with sane shapes still load
+    const f = writeFile(
+      handFile(JSON.stringify({ a: { dtype: 'F32', shape: [65536, 0], data_offsets: [0, 0] } })),
+    );
+    const { tensors } = loadSafetensors(f);
+    assert.deepEqual(tensors.get('a')!.shape, [65536, 0]);
+    for (const t of tensors.values()) t.dispose();
+  });
+});
