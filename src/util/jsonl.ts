@@ -19,6 +19,10 @@ export function readTextFile(path: string, what = 'file'): string {
   }
 }
 
+/** An error text on one line: control characters (a CR in the bad line JSON.parse quotes) escaped. */
+const oneLine = (s: string): string =>
+  s.replace(/\p{Cc}|[\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 /** Parses JSONL text; blank lines are skipped. `name` labels errors. */
 export function parseJsonl(text: string, name: string): JsonlLine[] {
   const out: JsonlLine[] = [];
@@ -29,7 +33,7 @@ export function parseJsonl(text: string, name: string): JsonlLine[] {
     try {
       out.push({ line: i + 1, value: JSON.parse(s) as unknown });
     } catch (err) {
-      throw new UserError(`${name}:${i + 1}: bad JSON line (${(err as Error).message})`);
+      throw new UserError(`${name}:${i + 1}: bad JSON line (${oneLine((err as Error).message)})`);
     }
   });
   return out;
