@@ -23,7 +23,37 @@ export function evalFiles(data: string): string[] {
   );
 }
 
-/** Reads rows from the files and attaches their images (each PNG read once). */
+/**
+ * What `evaluate()` reads of a row it keeps, checked here so a bad row fails before the model loads (this
+ * mirrors its routing, `questionFamily` / `isGenRow`): a question needs its problem and solution, a POPE
+ * question its yes/no answer, a generation prompt its text and GenEval spec.
+ */
+function checkEvalRow(row: WorldRow, where: string): void {
+  const missing = (what: string): never => {
+    throw new UserError(`${where}: ${what}`);
+  };
+  const question =
+    row.task === 'mcq' ||
+    row.task === 'oe' ||
+    row.task === 'pope' ||
+    (row.task !== 'gen' && row.qa_problem !== undefined);
+  if (question) {
+    if (row.qa_problem === undefined || row.qa_solution === undefined)
+      missing('a question needs qa_problem and qa_solution');
+    const pope =
+      row.task === 'pope' ||
+      ((row.task === undefined || row.task === 'unified') &&
+        (row.pope_split !== undefined || row.qa_kind === 'exist'));
+    if (pope && row.qa_answer !== 'yes' && row.qa_answer !== 'no')
+      missing('a POPE question needs qa_answer "yes" or "no"');
+  }
+  const gen =
+    row.task === 'gen' || row.task === 'unified' || (row.task === undefined && row.qa_problem === undefined);
+  if (gen && (row.prompt === undefined || row.prompt.trim() === '' || row.spec === undefined))
+    missing('a generation row needs a prompt and its GenEval spec');
+}
+
+/** Reads rows from the files, checks the kept ones and attaches their images (each PNG read once). */
 export function loadEvalRows(
   files: readonly string[],
   keep: (rows: WorldRow[]) => WorldRow[] = (r) => r,
@@ -36,5 +66,8 @@ export function loadEvalRows(
   const images = new RowImages();
   return rows
     .filter((r) => wanted.has(r.row))
-    .map(({ row, file, line }) => ({ ...row, image: images.get(file, row, `${file}:${line}`) }));
+    .map(({ row, file, line }) => {
+      checkEvalRow(row, `${file}:${line}`);
+      return { ...row, image: images.get(file, row, `${file}:${line}`) };
+    });
 }

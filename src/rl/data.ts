@@ -16,24 +16,30 @@ export interface RLExample {
   qaProblem: string;
   qaSolution: string;
   qaType: 'MC' | 'OE';
-  /** The world's structured spec of the prompt (for GenEval-style scoring). */
+  /** The world's structured spec of the prompt (for GenEval-style scoring; checked when the row is read). */
   spec: unknown;
-  category: string;
+  /** The prompt's GenEval category, when the row names it. */
+  category?: string;
 }
 
-/** Loads a JSONL of world rows; rows without a question or prompt are errors naming the row. */
+/**
+ * Loads a JSONL of world rows; rows without a prompt, or without a question (unless `requireQuestion` is
+ * false), are errors naming the row.
+ */
 export function loadExamples(file: string, opts: { requireQuestion?: boolean } = {}): RLExample[] {
   if (!existsSync(file)) throw new UserError(`data file not found: ${file}`);
   const rows = readWorldRows(file);
   const images = new RowImages();
   return rows.map((r: WorldRow, i) => {
+    const row = `${file}: row ${i + 1}`;
+    if (r.prompt === undefined || r.prompt.trim() === '') throw new UserError(`${row} has no prompt`);
     if ((opts.requireQuestion ?? true) && (r.qa_problem === undefined || r.qa_solution === undefined)) {
-      throw new UserError(`${file}: row ${i + 1} (${r.id}) has no question (qa_problem / qa_solution)`);
+      throw new UserError(`${row} has no question (qa_problem / qa_solution)`);
     }
     return {
-      id: r.id,
+      id: r.id ?? `row ${i + 1}`,
       prompt: r.prompt,
-      realImage: images.get(file, r, `${file}: row ${i + 1}`),
+      realImage: images.get(file, r, row),
       qaProblem: r.qa_problem ?? '',
       qaSolution: r.qa_solution ?? '',
       qaType: r.qa_type ?? 'OE',

@@ -25,7 +25,13 @@ import { UserError } from '../util/errors.js';
 import { readJsonl } from '../util/jsonl.js';
 import { COLORS, SHAPES, SIZES } from './attributes.js';
 import { describeScene } from './caption.js';
-import { GENEVAL_CATEGORIES, type GenevalCategory, type GenevalSpec } from './geneval.js';
+import {
+  GENEVAL_CATEGORIES,
+  RELATION_OF,
+  type GenevalCategory,
+  type GenevalRelation,
+  type GenevalSpec,
+} from './geneval.js';
 import { encodePng, readPng } from './png.js';
 import type { RgbImage } from './image.js';
 import { samplePrompt, sceneForSpec } from './prompts.js';
@@ -271,16 +277,51 @@ const sceneSchema = z.object({
     .min(1),
 });
 
+const GENEVAL_RELATIONS = Object.keys(RELATION_OF) as [GenevalRelation, ...GenevalRelation[]];
+const count = z.number().int().min(0);
+
+/** GenEval metadata, as `scoreGeneval` and the geneval reward read it. */
+const specSchema = z.object({
+  tag: z.enum(GENEVAL_CATEGORIES),
+  include: z.array(
+    z.object({
+      class: z.enum(SHAPES),
+      count,
+      color: z.enum(COLORS).optional(),
+      position: z.tuple([z.enum(GENEVAL_RELATIONS), count]).optional(),
+    }),
+  ),
+  exclude: z.array(z.object({ class: z.enum(SHAPES), count })).optional(),
+  prompt: z.string(),
+});
+
+/**
+ * A row needs `real_image` and `scene`; every other WorldRow field is optional (the loaders that need one
+ * check it) but must have its declared type when present, so a bad field fails here, naming its line.
+ */
 const rowSchema = z.object({
-  real_image: z.string().min(1),
+  real_image: z
+    .string()
+    .min(1)
+    .refine((p) => !/\p{Cc}/u.test(p), 'contains a control character'),
   scene: sceneSchema,
+  id: z.string().optional(),
   prompt: z.string().optional(),
   task: z.enum(WORLD_TASKS).optional(),
   category: z.enum(GENEVAL_CATEGORIES).optional(),
+  qa_problem: z.string().optional(),
+  qa_solution: z.string().optional(),
+  qa_type: z.enum(['MC', 'OE']).optional(),
+  qa_think: z.string().optional(),
   qa_kind: z.enum(QUESTION_KINDS).optional(),
+  qa_answer: z.string().optional(),
+  qa_options: z.array(z.string()).optional(),
+  pope_split: z.enum(POPE_SPLITS).optional(),
+  caption: z.string().optional(),
+  spec: specSchema.optional(),
 });
 
-/** Reads world rows with their line numbers, checking each has a `real_image` and a `scene`. */
+/** Reads world rows with their line numbers, checking each against the row schema (errors name the line). */
 export function readWorldRowLines(path: string): { line: number; row: WorldRow }[] {
   return readJsonl(path).map(({ line, value }) => {
     const r = rowSchema.safeParse(value);

@@ -40,3 +40,33 @@ test('loadExamples: images read once per file; a missing or broken image names t
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('loadExamples: a row without a prompt, or with a broken spec, fails at load naming the row (found by fuzzing)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'corl-rl-data-'));
+  try {
+    buildDataset({ out: dir, seed: 3, train: 2, test: 1 });
+    const row = JSON.parse(fs.readFileSync(path.join(dir, 'train.jsonl'), 'utf8').split('\n')[0]!);
+    const file = path.join(dir, 'rows.jsonl');
+    const { prompt: _p, ...noPrompt } = row;
+    for (const bad of [noPrompt, { ...row, prompt: '  ' }]) {
+      fs.writeFileSync(file, `${JSON.stringify(row)}\n${JSON.stringify(bad)}\n`);
+      assert.throws(
+        () => loadExamples(file),
+        (e: unknown) => e instanceof UserError && /rows\.jsonl: row 2 has no prompt$/.test(e.message),
+      );
+    }
+    // the geneval reward used to throw a RangeError on this spec, mid-run
+    fs.writeFileSync(file, `${JSON.stringify({ ...row, spec: { ...row.spec, include: 'circle' } })}\n`);
+    assert.throws(
+      () => loadExamples(file),
+      (e: unknown) =>
+        e instanceof UserError && /rows\.jsonl:1: not a ShapesWorld row \(spec\.include/.test(e.message),
+    );
+    // without an id the example is named by its row
+    const { id: _i, ...noId } = row;
+    fs.writeFileSync(file, `${JSON.stringify(noId)}\n`);
+    assert.equal(loadExamples(file)[0]!.id, 'row 1');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

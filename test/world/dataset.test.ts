@@ -153,3 +153,40 @@ test('readWorldRows: clear errors with the line number', () => {
     (e: unknown) => e instanceof UserError && /not found/.test(e.message),
   );
 });
+
+test('readWorldRows: fields of the wrong type are errors naming the line and field (found by fuzzing)', () => {
+  const bad = join(root, 'typed.jsonl');
+  const good = JSON.parse(readFileSync(join(a, 'test.jsonl'), 'utf8').split('\n')[0]!) as Record<
+    string,
+    unknown
+  >;
+  const spec = good.spec as { include: Record<string, unknown>[] };
+  const cases: [Record<string, unknown>, RegExp][] = [
+    // a bad GenEval spec used to load, then threw a RangeError in the geneval reward mid-run
+    [
+      { ...good, spec: { ...spec, include: [{ ...spec.include[0], class: 'blob' }] } },
+      /spec\.include\.0\.class/,
+    ],
+    [{ ...good, spec: { ...spec, tag: null } }, /spec\.tag/],
+    [{ ...good, qa_problem: 7 }, /qa_problem/],
+    [{ ...good, qa_type: 'mc' }, /qa_type/],
+    [{ ...good, pope_split: 'sometimes' }, /pope_split/],
+    [{ ...good, qa_options: ['a', 2] }, /qa_options\.1/],
+    [{ ...good, real_image: 'images/a\nb.png' }, /real_image: contains a control character/],
+  ];
+  for (const [row, re] of cases) {
+    writeFileSync(bad, `${JSON.stringify(good)}\n${JSON.stringify(row)}\n`);
+    assert.throws(
+      () => readWorldRows(bad),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /typed\.jsonl:2: not a ShapesWorld row/.test(e.message) &&
+        re.test(e.message) &&
+        !e.message.includes('\n'),
+    );
+  }
+  // optional fields may be missing, and unknown ones are kept
+  const { spec: _s, qa_problem: _q, ...rest } = good;
+  writeFileSync(bad, `${JSON.stringify({ ...rest, extra: [1] })}\n`);
+  assert.deepEqual(readWorldRows(bad), [{ ...rest, extra: [1] }]);
+});
