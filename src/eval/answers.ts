@@ -15,22 +15,25 @@ import { NUMBER_WORDS } from '../world/attributes.js';
 
 export type YesNo = 'yes' | 'no';
 
-const FORMAT = /^<think>([\s\S]*?)<\/think>[.\s]*<answer>([\s\S]*?)<\/answer>$/;
-const TAG = /<\/?(?:think|answer)>/;
+/** Text holding no think / answer tag (matched character by character: nothing to backtrack over). */
+const NO_TAG = String.raw`(?:(?!<\/?(?:think|answer)>)[\s\S])*`;
+/** The think block, then the answer block, neither holding a tag (a nested or stray tag fails the format). */
+const FORMAT = new RegExp(String.raw`^<think>(${NO_TAG})<\/think>[.\s]*<answer>(${NO_TAG})<\/answer>$`);
 
 /** 1 when the text is exactly `<think> ... </think> <answer> ... </answer>` (non-blank answer), else 0. */
 export function formatReward(text: string): number {
   const m = FORMAT.exec(text.trim());
   if (!m) return 0;
-  const think = m[1] as string;
-  const answer = m[2] as string;
-  if (TAG.test(think) || TAG.test(answer)) return 0;
-  return answer.trim() === '' ? 0 : 1;
+  return (m[2] as string).trim() === '' ? 0 : 1;
 }
 
 /** Contents of the complete `<answer>...</answer>` blocks. */
 export function answerBlocks(text: string): string[] {
-  return [...text.matchAll(/<answer>([\s\S]*?)<\/answer>/g)].map((m) => m[1] as string);
+  // Only up to the last closing tag: after it every opening tag would scan to the end in vain (quadratic).
+  const end = text.lastIndexOf('</answer>');
+  if (end < 0) return [];
+  const head = text.slice(0, end + '</answer>'.length);
+  return [...head.matchAll(/<answer>([\s\S]*?)<\/answer>/g)].map((m) => m[1] as string);
 }
 
 /**
@@ -50,7 +53,13 @@ export function extractAnswer(text: string): string | null {
     // A truncated answer block: what follows the tag.
     rest = text.slice(open + '<answer>'.length);
   } else {
-    rest = text.replace(/<think>[\s\S]*?<\/think>/g, ' ').replace(/<think>[\s\S]*$/, ' ');
+    // Think blocks go (the search stops at the last closing tag, see answerBlocks), then an unclosed one.
+    const close = text.lastIndexOf('</think>');
+    const end = close < 0 ? 0 : close + '</think>'.length;
+    rest = (text.slice(0, end).replace(/<think>[\s\S]*?<\/think>/g, ' ') + text.slice(end)).replace(
+      /<think>[\s\S]*$/,
+      ' ',
+    );
   }
   rest = rest
     .replace(/<\/?[a-z]+>/g, ' ')
@@ -70,8 +79,10 @@ export function solutionAnswer(solution: string): string {
 /** Option letters and texts from a problem's "A. text" lines. */
 export function parseOptions(problem: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of problem.matchAll(/^\s*([A-F])\.\s*(.+?)\s*$/gm)) {
-    if (!out.has(m[1] as string)) out.set(m[1] as string, m[2] as string);
+  // Blanks before the letter stay on its line and the text is trimmed afterwards: `\s*` runs across lines
+  // and around a lazy capture backtracked quadratically on long blank stretches.
+  for (const m of problem.matchAll(/^[^\S\n\r\u2028\u2029]*([A-F])\.\s*(.+)$/gm)) {
+    if (!out.has(m[1] as string)) out.set(m[1] as string, (m[2] as string).trimEnd());
   }
   return out;
 }
@@ -94,7 +105,8 @@ function lettersAt(text: string, re: RegExp, valid: ReadonlySet<string>): Set<st
   return out;
 }
 
-const EXPLICIT = /(?:[Aa]nswer|[Oo]ption|[Cc]hoice)\s*(?:is\s*)?[:-]?\s*\(?([A-F])\)?(?![A-Za-z0-9])/g;
+// One `\s*` per optional part (two adjacent `\s*` backtrack quadratically over long blank stretches).
+const EXPLICIT = /(?:[Aa]nswer|[Oo]ption|[Cc]hoice)\s*(?:is\s*)?(?:[:-]\s*)?\(?([A-F])\)?(?![A-Za-z0-9])/g;
 const PARENTHESISED = /\(([A-F])\)/g;
 const PUNCTUATED = /(?:^|\s)([A-F])[.):](?=\s|$)/g;
 const STANDALONE = /(?<![A-Za-z0-9'])([A-F])(?![A-Za-z0-9'])/g;

@@ -204,3 +204,26 @@ test('scoreAnswer dispatches by task', () => {
   assert.equal(scoreAnswer('oe', '<think>x</think><answer>blue</answer>', '<answer>blue</answer>'), 1);
   assert.equal(scoreAnswer('pope', '<think>x</think><answer>yes</answer>', '<answer>yes</answer>'), 1);
 });
+
+test('long adversarial text scores fast: no quadratic regex backtracking (found by fuzzing)', () => {
+  // Each of these took 0.4-5 s at 40k characters before (two adjacent \s*, \s* across lines around a lazy
+  // capture, unclosed tags scanned to the end from every opening tag); linear scorers take milliseconds.
+  const n = 40_000;
+  const texts = [
+    `answer${' '.repeat(n)}!`,
+    `Answer is${'\n'.repeat(n)}!`,
+    '\n'.repeat(n),
+    '<think>'.repeat(n / 7),
+    '<answer>'.repeat(n / 8),
+    `<think>${'</think> <answer>'.repeat(n / 17)}`,
+  ];
+  for (const text of texts) {
+    const t0 = performance.now();
+    for (const task of ['mcq', 'oe', 'format', 'pope'] as const) {
+      scoreAnswer(task, text, SOL_B, text);
+      scoreAnswer(task, SOL_B, text, PROBLEM);
+    }
+    const ms = performance.now() - t0;
+    assert.ok(ms < 250, `${JSON.stringify(text.slice(0, 20))}...: ${ms.toFixed(0)} ms`);
+  }
+});
