@@ -7,6 +7,7 @@
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { UserError } from '../util/errors.js';
+import type { ULMConfig } from './config.js';
 import type { SpecialIds, ULMTokenizer } from './tokenizer.js';
 
 /** Left-padded token rows. */
@@ -23,6 +24,52 @@ export interface UnderstandingBatch extends TextBatch {
   imagesSeqMask: Tensor;
   /** [N, 3, H, W] preprocessed images, in row order (one per image span), or null when there are none */
   pixelValues: Tensor | null;
+}
+
+/**
+ * What a prompt must fit into: the model's context (`language_config.max_position_embeddings`) and how many
+ * tokens will be generated after the prompt (`what` names them in the message).
+ */
+export interface ContextLimit {
+  context: number;
+  generate: number;
+  what: string;
+}
+
+/** The limit of `config`'s model when `generate` tokens (`what`: "image tokens", "new tokens") follow the prompt. */
+export function contextLimit(config: ULMConfig, generate: number, what: string): ContextLimit {
+  return { context: config.language_config.max_position_embeddings, generate, what };
+}
+
+/**
+ * Refuses prompts (their real lengths in tokens, image tokens included) that do not fit the model's context
+ * with what will be generated after them: prompt + generate must be <= context. Image generation generates
+ * exactly its image tokens (every code takes a position); a text answer is counted at its maximum length
+ * (max new tokens), since the check has to hold before sampling starts and an answer may use all of it.
+ * RoPE has no position table, so a longer sequence would run, on positions the model never saw: garbage,
+ * hence a UserError naming the longest prompt.
+ */
+export function checkContext(lengths: readonly number[], limit: ContextLimit): void {
+  if (lengths.length === 0) return;
+  let i = 0;
+  lengths.forEach((n, k) => {
+    if (n > lengths[i]!) i = k;
+  });
+  const n = lengths[i]!;
+  if (n + limit.generate <= limit.context) return;
+  const which = lengths.length === 1 ? 'the prompt' : `prompt ${i}`;
+  const source = '(language_config.max_position_embeddings in config.json)';
+  if (n > limit.context)
+    throw new UserError(`${which} is ${n} tokens but the model's context is ${limit.context} ${source}`);
+  throw new UserError(
+    `${which} is ${n} tokens and ${limit.generate} ${limit.what} are to follow it (${n + limit.generate} in all), ` +
+      `but the model's context is ${limit.context} ${source}`,
+  );
+}
+
+/** The real length (attention-mask sum) of every row of a padded batch. */
+export function rowLengths(batch: TextBatch): number[] {
+  return torch.tidy(() => batch.attentionMask.sum(1).toArray());
 }
 
 /** Left-pads rows of ids to the longest row. */
@@ -75,13 +122,15 @@ export function expandImageTokens(ids: readonly number[], special: SpecialIds, n
 
 /**
  * An understanding batch from formatted prompts (each holding as many `<image_placeholder>` as it has images)
- * and their preprocessed images [3, H, W] (flattened in row order). BOS is prepended.
+ * and their preprocessed images [3, H, W] (flattened in row order). BOS is prepended. With `limit`, a prompt
+ * that does not fit the context with the answer is a UserError (checkContext; sampleText checks it anyway).
  */
 export function understandingBatch(
   tok: ULMTokenizer,
   prompts: readonly string[],
   images: readonly (readonly Tensor[])[],
   numImageTokens: number,
+  limit?: ContextLimit,
 ): UnderstandingBatch {
   if (images.length !== prompts.length) throw new Error('understandingBatch: one image list per prompt');
   const rows = prompts.map((p, i) => {
@@ -91,6 +140,11 @@ export function understandingBatch(
       throw new UserError(`prompt ${i} has ${spans} image placeholders but ${images[i]!.length} images`);
     return expandImageTokens(ids, tok.special, numImageTokens);
   });
+  if (limit)
+    checkContext(
+      rows.map((r) => r.length),
+      limit,
+    );
   return withImages(leftPad(rows, tok.special.pad), tok.special.image, images.flat());
 }
 
@@ -103,14 +157,27 @@ export function withImages(batch: TextBatch, imageId: number, images: readonly T
   }));
 }
 
-/** A generation batch from formatted prompts (each ending in `<begin_of_image>`); BOS prepended. */
-export function generationBatch(tok: ULMTokenizer, prompts: readonly string[]): TextBatch {
+/**
+ * A generation batch from formatted prompts (each ending in `<begin_of_image>`); BOS prepended. With `limit`,
+ * a prompt that does not fit the context with its image tokens is a UserError (checkContext; sampleImages
+ * checks it anyway).
+ */
+export function generationBatch(
+  tok: ULMTokenizer,
+  prompts: readonly string[],
+  limit?: ContextLimit,
+): TextBatch {
   const rows = prompts.map((p, i) => {
     const ids = tok.encode(p, { bos: true });
     if (ids[ids.length - 1] !== tok.special.boi)
       throw new UserError(`generation prompt ${i} does not end with <begin_of_image>`);
     return ids;
   });
+  if (limit)
+    checkContext(
+      rows.map((r) => r.length),
+      limit,
+    );
   return leftPad(rows, tok.special.pad);
 }
 

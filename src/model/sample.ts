@@ -6,12 +6,35 @@
  * drawn from (temperature applied, then top-k / top-p for text; CFG-mixed logits for images), so GRPO's
  * old log-probs need no second pass. Greedy decoding (temperature 0) reports log-softmax of the raw logits.
  * Everything runs under noGrad; every step's intermediates are released (tidy).
+ *
+ * Before anything runs, a prompt that does not fit the model's context with what will be generated after it
+ * (max new tokens; the image tokens) is a UserError (inputs.ts checkContext). Non-finite logits are a
+ * NonFiniteLogitsError naming the step, at no cost to the normal path: multinomial checks its probabilities
+ * itself (the throw is then re-checked and renamed), greedy text steps check the log-probs they already read,
+ * and greedy images check all their log-probs once at the end.
  */
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
+import { UserError } from '../util/errors.js';
 import { KVCache } from './kv-cache.js';
-import { repeatRows, type TextBatch, type UnderstandingBatch, unconditionalRows } from './inputs.js';
+import {
+  checkContext,
+  contextLimit,
+  repeatRows,
+  rowLengths,
+  type TextBatch,
+  type UnderstandingBatch,
+  unconditionalRows,
+} from './inputs.js';
 import type { MultiModalityCausalLM } from './ulm.js';
+
+/** Sampling met NaN or Inf logits (at `at`, e.g. "image token 17 of 576"). */
+export class NonFiniteLogitsError extends UserError {
+  constructor(readonly at: string) {
+    super(`sampling: non-finite logits at ${at} (the model's weights or inputs hold NaN/Inf)`);
+    this.name = 'NonFiniteLogitsError';
+  }
+}
 
 export interface TextSampleOptions {
   maxNewTokens: number;
@@ -55,18 +78,29 @@ export function samplingLogits(
 
 /**
  * One draw per row from logits [R, V] (argmax when greedy): the ids [R] and their log-probs [R] under
- * `report` (default: the logits drawn from).
+ * `report` (default: the logits drawn from). A non-greedy draw from NaN/Inf logits is a NonFiniteLogitsError
+ * at `at()`; a greedy one returns non-finite log-probs (the caller checks them).
  */
 function draw(
   logits: Tensor,
   greedy: boolean,
+  at: () => string,
   generator?: torch.Generator,
   report?: Tensor,
 ): { tok: Tensor; logp: Tensor } {
   return torch.tidy(() => {
-    const tok = greedy
-      ? logits.argmax(-1)
-      : torch.multinomial(logits.softmax(-1), 1, { generator }).squeeze(-1);
+    let tok: Tensor;
+    if (greedy) tok = logits.argmax(-1);
+    else {
+      const probs = logits.softmax(-1);
+      try {
+        tok = torch.multinomial(probs, 1, { generator }).squeeze(-1);
+      } catch (e) {
+        // multinomial refuses NaN/Inf probabilities itself (a check it pays for anyway): name the step
+        if (!probs.isfinite().all().item()) throw new NonFiniteLogitsError(at());
+        throw e;
+      }
+    }
     const lp = (report ?? logits).float().logSoftmax(-1);
     return { tok, logp: lp.gather(-1, tok.unsqueeze(-1)).squeeze(-1) };
   });
@@ -105,6 +139,7 @@ export function sampleText(
   prompt: TextBatch | UnderstandingBatch,
   o: TextSampleOptions,
 ): TextSamples {
+  checkContext(rowLengths(prompt), contextLimit(model.config, o.maxNewTokens, 'new tokens'));
   const greedy = (o.temperature ?? 1) === 0;
   const B = prompt.ids.size(0);
   const toks: number[][] = Array.from({ length: B }, () => []);
@@ -127,15 +162,17 @@ export function sampleText(
       ),
     );
     for (let step = 0; step < o.maxNewTokens && !done.every(Boolean); step++) {
+      const at = () => `text token ${step + 1} (of at most ${o.maxNewTokens})`;
       const { tok, logp } = torch.noGrad(() =>
         torch.tidy(() => {
           const raw = state!.get().logits.select(1, -1);
-          const d = draw(samplingLogits(raw, o), greedy, o.generator, greedy ? raw : undefined);
+          const d = draw(samplingLogits(raw, o), greedy, at, o.generator, greedy ? raw : undefined);
           return { tok: d.tok.toArray(), logp: d.logp.toArray() };
         }),
       );
       for (let b = 0; b < B; b++) {
         if (done[b]) continue;
+        if (!Number.isFinite(logp[b])) throw new NonFiniteLogitsError(at());
         toks[b]!.push(tok[b]!);
         lps[b]!.push(logp[b]!);
         if (tok[b] === o.eosId) done[b] = true;
@@ -224,6 +261,7 @@ export function sampleImages(
   const G = o.imagesPerPrompt ?? 1;
   const w = o.cfgWeight === undefined ? 5 : o.cfgWeight;
   const N = o.numTokens ?? model.numGenTokens;
+  checkContext(rowLengths(prompt), contextLimit(model.config, N, 'image tokens'));
   const greedy = (o.temperature ?? 1) === 0;
   const R = prompt.ids.size(0) * G;
   const rows = torch.tidy(() => {
@@ -236,7 +274,8 @@ export function sampleImages(
   const cache = new KVCache();
   const codes: Tensor[] = [];
   const lps: Tensor[] = [];
-  const step = (hidden: Tensor) =>
+  const at = (k: number) => () => `image token ${k + 1} of ${N}`;
+  const step = (hidden: Tensor, k: number) =>
     torch.tidy(() => {
       const logits = model.genLogits(hidden.select(1, -1)).float(); // [rows, V]
       const mixed =
@@ -244,6 +283,7 @@ export function sampleImages(
       return draw(
         samplingLogits(mixed, { temperature: o.temperature }),
         greedy,
+        at(k),
         o.generator,
         greedy ? mixed : undefined,
       );
@@ -268,7 +308,7 @@ export function sampleImages(
     );
     torch.dispose(rows);
     for (let k = 0; k < N; k++) {
-      const d = torch.noGrad(() => step(state!.get().hidden));
+      const d = torch.noGrad(() => step(state!.get().hidden, k));
       codes.push(d.tok.keep());
       lps.push(d.logp.keep());
       if (k + 1 === N) break;
@@ -284,7 +324,15 @@ export function sampleImages(
         ),
       );
     }
-    return torch.tidy(() => ({ codes: torch.stack(codes, 1), logprobs: torch.stack(lps, 1) }));
+    return torch.tidy(() => {
+      const logprobs = torch.stack(lps, 1);
+      // greedy steps do not check (no multinomial): one reduction over every step's log-probs instead
+      if (!logprobs.isfinite().all().item()) {
+        const perStep = logprobs.isfinite().logicalNot().sum(0).toArray();
+        throw new NonFiniteLogitsError(at(perStep.findIndex((c) => c > 0))());
+      }
+      return { codes: torch.stack(codes, 1), logprobs };
+    });
   } finally {
     state?.done();
     torch.dispose(rows);

@@ -18,6 +18,7 @@ import * as torch from '../torch/index.js';
 import { loadSafetensors, saveSafetensors } from '../torch/safetensors.js';
 import type { ULMConfig } from '../model/config.js';
 import { VQModel } from '../model/vq.js';
+import { describeNonFinite, nonFiniteTensors } from '../model/checkpoint.js';
 import { pixelTensor, toRGBImages } from '../model/preprocess.js';
 import { detectObjects, matchScene } from '../world/detect.js';
 import type { RgbImage } from '../world/image.js';
@@ -260,7 +261,7 @@ export function saveVQ(
   });
 }
 
-/** Reads a VQ folder written by saveVQ. */
+/** Reads a VQ folder written by saveVQ; weights holding NaN or Inf are a UserError naming the tensors. */
 export function loadVQ(dir: string): { vq: VQModel; preset: string | null } {
   const file = path.join(dir, VQ_CONFIG_FILE);
   if (!fs.existsSync(file))
@@ -277,6 +278,11 @@ export function loadVQ(dir: string): { vq: VQModel; preset: string | null } {
   const { tensors } = loadSafetensors(path.join(dir, VQ_WEIGHTS_FILE), { dtype: 'float32' });
   try {
     vq.loadStateDict(tensors);
+    const bad = nonFiniteTensors(tensors);
+    if (bad.length > 0)
+      throw new UserError(
+        `the VQ's weights are not all finite: ${describeNonFinite(bad)} (a corrupt file or a diverged training run)`,
+      );
   } catch (e) {
     vq.dispose();
     throw e instanceof UserError ? new UserError(`${dir}: ${e.message}`) : e;

@@ -1,10 +1,11 @@
 /**
  * Merging whole model checkpoints (CoRL's final step: the MCQ and open-ended refined models; or the two
  * single-task models of `separate_merge`): loads base, A and B, merges every tensor (merge.ts) and saves the
- * result with A's config and tokenizer.
+ * result with A's config and tokenizer. Inputs holding NaN/Inf are refused by loadULM; a merged tensor that is
+ * not finite (e.g. an overflow of huge weights) is a UserError naming it, and nothing is written.
  */
 import * as torch from '../torch/index.js';
-import { loadULM, saveULM } from '../model/index.js';
+import { describeNonFinite, loadULM, nonFiniteTensors, saveULM, type LoadedULM } from '../model/index.js';
 import { UserError } from '../util/errors.js';
 import { mergeAverage, mergeGaussian } from './merge.js';
 
@@ -18,10 +19,11 @@ export function mergeCheckpoints(opts: {
   out: string;
   lambda?: number;
 }): { tensors: number } {
-  const base = loadULM(opts.base);
-  const a = loadULM(opts.a);
-  const b = loadULM(opts.b);
+  const loaded: LoadedULM[] = [];
   try {
+    // loaded one by one, so that a later one failing (e.g. NaN weights) frees the earlier ones
+    for (const dir of [opts.base, opts.a, opts.b]) loaded.push(loadULM(dir));
+    const [base, a, b] = loaded as [LoadedULM, LoadedULM, LoadedULM];
     if (
       a.tokenizer.vocabSize !== b.tokenizer.vocabSize ||
       a.tokenizer.vocabSize !== base.tokenizer.vocabSize
@@ -34,12 +36,17 @@ export function mergeCheckpoints(opts: {
         opts.method === 'gaussian'
           ? mergeGaussian(base.model.stateDict(), sa, b.model.stateDict(), opts.lambda ?? 2)
           : mergeAverage(base.model.stateDict(), sa, b.model.stateDict());
+      const bad = nonFiniteTensors(merged);
+      if (bad.length > 0)
+        throw new UserError(
+          `merge: the merged weights are not all finite: ${describeNonFinite(bad)}; nothing was written to ${opts.out}`,
+        );
       a.model.loadStateDict(merged);
       return merged.size;
     });
     saveULM(a.model, a.tokenizer, opts.out);
     return { tensors: n };
   } finally {
-    for (const m of [base, a, b]) m.model.dispose();
+    for (const m of loaded) m.model.dispose();
   }
 }

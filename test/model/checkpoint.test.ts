@@ -2,7 +2,8 @@
  * Checkpoints: a tiny random checkpoint in Janus-Pro's exact layout (names and shapes from janus-layout.ts,
  * bf16 tensors, sharded with an index, the unused attn_pool head included) loads with nothing unmapped or
  * missing; save -> load -> save is byte-identical; wrong shapes, missing and unmapped tensors are UserErrors
- * naming them; a missing folder is a UserError.
+ * naming them; a missing folder is a UserError; NaN/Inf weights are a UserError naming the folder, the
+ * tensors and how many of their values are not finite.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -179,4 +180,42 @@ test('loading with dtype bfloat16 keeps the weights as shipped; the model runs i
     assert.deepEqual(back.model.stateDict().get(n)!.toArray(), model.stateDict().get(n)!.toArray());
     for (const m of [model, file.model, back.model]) m.dispose();
   });
+});
+
+test('weights holding NaN or Inf are a UserError naming the folder, the tensors and the count', () => {
+  const dir = path.join(root, 'nan');
+  const nan = 'language_model.model.layers.1.mlp.down_proj.weight';
+  const inf = 'gen_head.vision_head.bias';
+  torch.tidy(() =>
+    writeJanusCheckpoint(dir, (t) =>
+      torch.noGrad(() => {
+        t.get(nan)!.reshape([-1]).narrow(0, 5, 3).fill_(NaN);
+        t.get(inf)!.fill_(Infinity);
+      }),
+    ),
+  );
+  const numel = (n: string) => shapes.get(n)!.reduce((a, b) => a * b, 1);
+  const live = torch.liveTensors();
+  for (const dtype of ['float32', 'bfloat16'] as const)
+    assert.throws(
+      () => loadULM(dir, { dtype }),
+      (e: Error) =>
+        e instanceof UserError &&
+        e.message ===
+          `${dir}: the checkpoint's weights are not all finite: 2 tensor(s) hold NaN/Inf: ` +
+            `${inf} (all ${numel(inf)} values), ${nan} (3 of ${numel(nan)} values) ` +
+            '(a corrupt file or a diverged training run)',
+    );
+  assert.equal(torch.liveTensors(), live);
+  // saveULM of a model whose weights went NaN in memory writes a file that loadULM refuses
+  const { model, tokenizer } = loadULM(path.join(root, 'janus'));
+  torch.noGrad(() => torch.tidy(() => void model.gen_embed.weight.select(0, 1).fill_(NaN)));
+  const out = path.join(root, 'nan-saved');
+  saveULM(model, tokenizer, out);
+  model.dispose();
+  assert.throws(
+    () => loadULM(out),
+    (e: Error) =>
+      e instanceof UserError && e.message.includes(`1 tensor(s) hold NaN/Inf: gen_embed.weight (`),
+  );
 });

@@ -2,15 +2,16 @@
  * The sampler and the GRPO scorer agree: teacher-forced log-probs of the sampler's own tokens equal the
  * log-probs it reported (text, images in cond and cfg modes), so the policy ratio is exactly 1 before an
  * update. Also: CFG with w = 1 samples the conditional tokens, gradients reach the LLM from image log-probs,
- * cfg_detach_uncond equals cfg in value but not in gradient, and sampling leaks no native tensors.
+ * cfg_detach_uncond equals cfg in value but not in gradient, and sampling leaks no native tensors. NaN
+ * weights make sampling fail naming the step (greedy and sampled, text and images), leaking nothing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
-import { generationBatch, repeatRows, understandingBatch } from '../../src/model/inputs.js';
+import { generationBatch, leftPad, repeatRows, understandingBatch } from '../../src/model/inputs.js';
 import { generationPrompt, understandingPrompt } from '../../src/model/templates.js';
-import { sampleImages, sampleText } from '../../src/model/sample.js';
+import { NonFiniteLogitsError, sampleImages, sampleText } from '../../src/model/sample.js';
 import { scoreImage, scoreText } from '../../src/model/score.js';
 import { maxAbsDiff, microModel, randomImages, tinyTokenizer } from './helpers.js';
 
@@ -216,4 +217,62 @@ test('the live native tensor count stays flat across repeated sampling and scori
   const before = torch.liveTensors();
   for (let k = 0; k < 3; k++) round();
   assert.equal(torch.liveTensors(), before);
+});
+
+test('NaN weights: sampling fails naming the first step whose logits are not finite, leaking nothing', () => {
+  const m = microModel(tok, 11);
+  const opts = { padId: pad, cfgWeight: null, generator: new torch.Generator(3) };
+  const textOpts = { maxNewTokens: 5, eosId: tok.special.eos, padId: pad, generator: new torch.Generator(3) };
+  const promptIds = tok.encode('a red circle', { bos: true });
+  const textPrompt = leftPad([promptIds], pad);
+  // the first token each run samples from the clean model, for greedy and T=1 (same seed -> same draw)
+  const firstCode = (temperature: number) =>
+    torch.tidy(
+      () =>
+        sampleImages(m, genPrompts, {
+          ...opts,
+          temperature,
+          generator: new torch.Generator(3),
+        }).codes.toArray()[0]!,
+    );
+  const firstWord = (temperature: number) =>
+    torch.tidy(
+      () =>
+        sampleText(m, textPrompt, { ...textOpts, temperature, generator: new torch.Generator(3) })
+          .ids[0]![0]!,
+    );
+  const live = torch.liveTensors();
+  for (const temperature of [0, 1]) {
+    // the embedding of the first sampled code (token) becomes NaN: step 1 is fine, step 2 reads NaN
+    const code = firstCode(temperature);
+    const word = firstWord(temperature);
+    assert.ok(!promptIds.includes(word), 'the NaN row is not read by the prompt');
+    const rows = () => [
+      m.gen_embed.weight.select(0, code),
+      m.language_model.model.embed_tokens.weight.select(0, word),
+    ];
+    const saved = torch.noGrad(() => torch.tidy(() => rows().map((r) => r.clone())));
+    torch.noGrad(() => torch.tidy(() => rows().forEach((r) => r.fill_(NaN))));
+    const before = torch.liveTensors();
+    assert.throws(
+      () => sampleImages(m, genPrompts, { ...opts, temperature, generator: new torch.Generator(3) }),
+      (e: Error) =>
+        e instanceof NonFiniteLogitsError &&
+        e.message ===
+          `sampling: non-finite logits at image token 2 of ${m.numGenTokens} (the model's weights or inputs hold NaN/Inf)`,
+    );
+    assert.throws(
+      () => sampleText(m, textPrompt, { ...textOpts, temperature, generator: new torch.Generator(3) }),
+      (e: Error) => e instanceof NonFiniteLogitsError && e.message.includes('at text token 2 (of at most 5)'),
+    );
+    assert.equal(torch.liveTensors(), before, `T=${temperature}: nothing leaked`);
+    torch.noGrad(() => torch.tidy(() => rows().forEach((r, i) => r.copy_(saved[i]!))));
+    torch.dispose(saved);
+  }
+  assert.equal(torch.liveTensors(), live);
+  torch.dispose(textPrompt);
+  // every weight of the LLM's head NaN: the first step already fails
+  torch.noGrad(() => m.language_model.lm_head.weight.fill_(NaN));
+  assert.throws(() => sampleText(m, und, textOpts), /non-finite logits at text token 1 \(of at most 5\)/);
+  m.dispose();
 });

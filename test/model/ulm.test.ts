@@ -1,18 +1,22 @@
 /**
  * The unified model's inputs: placeholders expand to <begin_of_image> + N image tokens + <end_of_image>
  * (ids from the tokenizer), ViT+aligner features land exactly on the image positions (in order, across rows
- * and rows without images), text positions keep their token embeddings; preprocessing as Janus.
+ * and rows without images), text positions keep their token embeddings; preprocessing as Janus. A prompt that
+ * does not fit the context with what is generated after it is a UserError, at batch building and sampling.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import {
+  contextLimit,
   expandImageTokens,
   generationBatch,
   leftPad,
   understandingBatch,
   unconditionalRows,
 } from '../../src/model/inputs.js';
+import { sampleImages, sampleText } from '../../src/model/sample.js';
+import { UserError } from '../../src/util/errors.js';
 import { generationPrompt, understandingPrompt } from '../../src/model/templates.js';
 import { expandToSquare, preprocessImage, toRGBImages } from '../../src/model/preprocess.js';
 import { maxAbsDiff, microModel, randomImages, tinyTokenizer } from './helpers.js';
@@ -112,4 +116,73 @@ test('preprocess: pad to square with the mean colour, rescale, normalise; postpr
     const rgb = toRGBImages(torch.tensor([[[[-1]], [[0]], [[1]]]]));
     assert.deepEqual([...rgb[0]!.data], [0, 127, 255]);
   });
+});
+
+test("a prompt that does not fit the model's context with what follows it is a UserError before sampling", () => {
+  const ctx = model.config.language_config.max_position_embeddings; // 256
+  const N = model.numGenTokens; // 16
+  const words = (n: number) => new Array<string>(n).fill('red').join(' ');
+  const idsOf = (p: string) => tok.encode(generationPrompt(p), { bos: true }).length;
+  // a prompt of exactly ctx - N tokens fits with its image tokens; one more token does not
+  const base = idsOf('');
+  const fits = generationPrompt(words(ctx - N - base));
+  const over = generationPrompt(words(ctx - N - base + 1));
+  assert.equal(idsOf(words(ctx - N - base)), ctx - N);
+  const live = torch.liveTensors();
+  torch.tidy(() => {
+    const b = generationBatch(tok, [fits], contextLimit(model.config, N, 'image tokens'));
+    const out = sampleImages(model, b, { padId: s.pad, cfgWeight: null, generator: new torch.Generator(1) });
+    assert.deepEqual(out.codes.shape, [1, N]);
+  });
+  const tooLong = (e: Error) =>
+    e instanceof UserError &&
+    e.message ===
+      `prompt 1 is ${ctx - N + 1} tokens and ${N} image tokens are to follow it (${ctx + 1} in all), ` +
+        `but the model's context is ${ctx} (language_config.max_position_embeddings in config.json)`;
+  assert.throws(
+    () => generationBatch(tok, [fits, over], contextLimit(model.config, N, 'image tokens')),
+    tooLong,
+  );
+  // without a limit the batch builds, and the sampler refuses it before running the model
+  torch.tidy(() => {
+    const b = generationBatch(tok, [fits, over]);
+    assert.throws(() => sampleImages(model, b, { padId: s.pad }), tooLong);
+  });
+  // a prompt longer than the context by itself
+  const huge = generationPrompt(words(ctx));
+  assert.throws(
+    () => torch.tidy(() => sampleImages(model, generationBatch(tok, [huge]), { padId: s.pad })),
+    (e: Error) =>
+      e instanceof UserError &&
+      e.message ===
+        `the prompt is ${ctx + base} tokens but the model's context is ${ctx} (language_config.max_position_embeddings in config.json)`,
+  );
+  // text: the image tokens and the longest answer count; a short question with too many new tokens fails
+  const img = randomImages(1, 16);
+  const q = understandingPrompt('what color is the circle ?');
+  const len = tok.encode(q, { bos: true }).length + model.numImageTokens + 1; // the placeholder -> BOI + N + EOI
+  torch.tidy(() => {
+    const b = understandingBatch(tok, [q], [[img.select(0, 0)]], model.numImageTokens);
+    const o = { eosId: s.eos, padId: s.pad, temperature: 0 };
+    assert.equal(sampleText(model, b, { ...o, maxNewTokens: ctx - len }).ids.length, 1);
+    assert.throws(
+      () => sampleText(model, b, { ...o, maxNewTokens: ctx - len + 1 }),
+      (e: Error) =>
+        e instanceof UserError &&
+        e.message.startsWith(`the prompt is ${len} tokens and ${ctx - len + 1} new tokens are to follow it`),
+    );
+    assert.throws(
+      () =>
+        understandingBatch(
+          tok,
+          [understandingPrompt(words(ctx))],
+          [[img.select(0, 0)]],
+          model.numImageTokens,
+          contextLimit(model.config, 8, 'new tokens'),
+        ),
+      /the prompt is \d+ tokens but the model's context is 256/,
+    );
+  });
+  img.dispose();
+  assert.equal(torch.liveTensors(), live);
 });

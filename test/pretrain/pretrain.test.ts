@@ -1,8 +1,8 @@
 /**
  * Pretraining end to end on the world-micro preset (seconds): the VQ trains and round-trips through its
- * folder, SFT lowers the loss of every row kind without leaking native tensors, the checkpoint loads, and the
- * held-out evaluation returns every key. Budgets are in steps, so the tests do not depend on the machine's
- * speed.
+ * folder (a VQ folder holding NaN weights is refused), SFT lowers the loss of every row kind without leaking
+ * native tensors, the checkpoint loads, and the held-out evaluation returns every key. Budgets are in steps,
+ * so the tests do not depend on the machine's speed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +13,8 @@ import * as torch from '../../src/torch/index.js';
 import { loadULM } from '../../src/model/checkpoint.js';
 import { pretrainPreset } from '../../src/pretrain/presets.js';
 import { loadVQ, saveVQ } from '../../src/pretrain/vq.js';
+import { VQModel } from '../../src/model/vq.js';
+import { UserError } from '../../src/util/errors.js';
 import { PRETRAIN_FILE, continueSFT, pretrainAll, runEval, runSFT, runVQ } from '../../src/pretrain/run.js';
 import { WorldStream } from '../../src/pretrain/data.js';
 import { pixelTensor } from '../../src/model/preprocess.js';
@@ -136,4 +138,25 @@ test('Cold-SFT (continueSFT): the LLM trains on, the frozen ViT and VQ keep thei
   assert.ok(llmChanged > 0, 'the LLM trained');
   a.dispose();
   b.dispose();
+});
+
+test('VQ: a folder whose weights hold NaN is a UserError naming the tensor and the count', () => {
+  const live = torch.liveTensors();
+  const vq = new VQModel(vqRun.vq.params);
+  const name = 'decoder.conv_out.weight';
+  const w = vq.stateDict().get(name)!;
+  const numel = w.numel;
+  torch.noGrad(() => torch.tidy(() => void w.reshape([-1]).narrow(0, 0, 2).fill_(NaN)));
+  const dir = path.join(tmp, 'vq-nan');
+  saveVQ(vq, dir);
+  vq.dispose();
+  assert.throws(
+    () => loadVQ(dir),
+    (e: Error) =>
+      e instanceof UserError &&
+      e.message ===
+        `${dir}: the VQ's weights are not all finite: 1 tensor(s) hold NaN/Inf: ${name} (2 of ${numel} values) ` +
+          '(a corrupt file or a diverged training run)',
+  );
+  assert.equal(torch.liveTensors(), live);
 });

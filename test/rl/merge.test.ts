@@ -1,10 +1,22 @@
 /**
- * Weight merging against hand-computed values (the arithmetic is in the comments).
+ * Weight merging against hand-computed values (the arithmetic is in the comments); whole checkpoints whose
+ * merge is not finite are refused and nothing is written.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { mergeAverage, mergeGaussian, type StateDict } from '../../src/rl/merge.js';
+import { mergeCheckpoints } from '../../src/rl/merge-models.js';
+import {
+  MultiModalityCausalLM,
+  ULMTokenizer,
+  buildWordLevelTokenizer,
+  presetConfig,
+  saveULM,
+} from '../../src/model/index.js';
 import { UserError } from '../../src/util/errors.js';
 
 function closeAll(actual: readonly number[], expected: readonly number[], tol = 1e-5): void {
@@ -158,4 +170,54 @@ test('no native tensor leaks', () => {
     mergeAverage(base, a, b);
   });
   assert.equal(torch.liveTensors(), before);
+});
+
+test('merging checkpoints: an input with Inf, or a merge that overflows, is a UserError and writes nothing', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'corl-merge-nan-'));
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+  const tok = ULMTokenizer.fromJSON(buildWordLevelTokenizer(['a', 'red', 'circle']));
+  const bias = 'gen_head.vision_head.bias';
+  const write = (name: string, seed: number, value?: number) => {
+    const m = new MultiModalityCausalLM(presetConfig('test-micro', { vocabSize: tok.vocabSize }), {
+      generator: new torch.Generator(seed),
+    });
+    if (value !== undefined) torch.noGrad(() => m.gen_head.vision_head.bias!.fill_(value));
+    saveULM(m, tok, path.join(root, name));
+    m.dispose();
+    return path.join(root, name);
+  };
+  const base = write('base', 1);
+  const huge = [write('huge-a', 2, 3e38), write('huge-b', 3, 3e38)] as const;
+  const withInf = write('inf', 4, Infinity);
+  const live = torch.liveTensors();
+  const nothingWritten = (out: string) => {
+    assert.ok(!fs.existsSync(out), `${out} was written`);
+    assert.deepEqual(
+      fs.readdirSync(root).filter((f) => f.includes('.tmp-')),
+      [],
+    );
+  };
+  // 3e38 + 3e38 overflows float32: both methods give Inf for every value of the bias
+  for (const method of ['average', 'gaussian'] as const) {
+    const out = path.join(root, `out-${method}`);
+    assert.throws(
+      () => mergeCheckpoints({ method, base, a: huge[0], b: huge[1], out }),
+      (e: Error) =>
+        e instanceof UserError &&
+        e.message ===
+          `merge: the merged weights are not all finite: 1 tensor(s) hold NaN/Inf: ${bias} (all 32 values); ` +
+            `nothing was written to ${out}`,
+    );
+    nothingWritten(out);
+  }
+  // an input holding Inf is refused when it loads
+  const out = path.join(root, 'out-inf');
+  assert.throws(
+    () => mergeCheckpoints({ method: 'average', base, a: huge[0], b: withInf, out }),
+    (e: Error) =>
+      e instanceof UserError &&
+      e.message.startsWith(`${withInf}: the checkpoint's weights are not all finite`),
+  );
+  nothingWritten(out);
+  assert.equal(torch.liveTensors(), live);
 });
