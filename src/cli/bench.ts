@@ -1,6 +1,7 @@
 /** `corl bench train-step|sample [--json]`: the engine benchmarks of the CLI contract. */
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
+import { parseIntOption } from './options.js';
 
 interface BenchFlags {
   json?: boolean;
@@ -9,10 +10,13 @@ interface BenchFlags {
   blasThreads: string;
 }
 
-function intFlag(name: string, v: string, min: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UserError(`--${name} must be an integer >= ${min}, got "${v}"`);
-  return n;
+/** Checks an option's value (defaults may come from the environment, so they are checked here too). */
+function intFlag(name: string, v: string, min: number, max: number): number {
+  try {
+    return parseIntOption(min, max)(v);
+  } catch (e) {
+    throw new UserError(`--${name} "${v}": ${(e as Error).message}`);
+  }
 }
 
 export function registerBenchCommands(program: Command): void {
@@ -29,9 +33,9 @@ export function registerBenchCommands(program: Command): void {
       .option('--threads <n>', 'libtorch intra-op threads', process.env.CORL_THREADS ?? '1')
       .option('--blas-threads <n>', 'BLAS threads', process.env.CORL_BLAS_THREADS ?? '2')
       .action(async (flags: BenchFlags) => {
-        const steps = intFlag('steps', flags.steps, 10);
-        const threads = intFlag('threads', flags.threads, 1);
-        const blasThreads = intFlag('blas-threads', flags.blasThreads, 1);
+        const steps = intFlag('steps', flags.steps, 10, 100_000);
+        const threads = intFlag('threads', flags.threads, 1, 1024);
+        const blasThreads = intFlag('blas-threads', flags.blasThreads, 1, 1024);
         const torch = await import('../torch/index.js');
         const { benchTrainStep, benchSample } = await import('../bench/bench.js');
         torch.setNumThreads(threads);

@@ -22,7 +22,7 @@ import { UserError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { formatEvalTable } from '../eval/table.js';
 import { evalFiles, loadEvalRows } from '../eval/rows.js';
-import { parseFloatOption, parseIntOption } from './options.js';
+import { parseFloatOption, parseIntOption, parseSeedOption } from './options.js';
 
 interface EvalFlags {
   model: string;
@@ -53,15 +53,20 @@ export function registerEvalCommands(program: Command): void {
     )
     .option('--json', 'print the result as one JSON line')
     .option('--gen-prompts <n>', 'evaluate at most N generation prompts', parseIntOption(0))
-    .option('--images-per-prompt <n>', 'images drawn per prompt (GenEval: 4)', parseIntOption(1), 4)
-    .option('--cfg <w>', 'classifier-free guidance weight', parseFloatOption(0), 5)
-    .option('--temperature <t>', 'image sampling temperature', parseFloatOption(0), 1)
-    .option('--seed <s>', 'seed of the image sampler', parseIntOption(0), 0)
+    .option('--images-per-prompt <n>', 'images drawn per prompt (GenEval: 4)', parseIntOption(1, 64), 4)
+    .option('--cfg <w>', 'classifier-free guidance weight', parseFloatOption(0, 100), 5)
+    .option('--temperature <t>', 'image sampling temperature', parseFloatOption(0, 10), 1)
+    .option('--seed <s>', 'seed of the image sampler', parseSeedOption, 0)
     .option('--max-questions <n>', 'at most N questions per family (mcq, oe, pope)', parseIntOption(0))
     .option('--quick', 'a quick check: --gen-prompts 24 --max-questions 60 unless given')
     .option('--no-gen', 'skip the generation benchmark')
     .option('--no-understanding', 'skip the question benchmarks')
-    .option('--examples <n>', 'include N example answers per family (JSON output)', parseIntOption(0), 0)
+    .option(
+      '--examples <n>',
+      'include N example answers per family (JSON output)',
+      parseIntOption(0, 1000),
+      0,
+    )
     .action(async (f: EvalFlags) => {
       if (!fs.existsSync(f.model) || !fs.statSync(f.model).isDirectory())
         throw new UserError(`model directory ${f.model} does not exist`);

@@ -1,6 +1,8 @@
 /**
  * corl command-line entry point. Each command group lives in its own module under src/cli/ and registers
- * itself on the root program; user mistakes end in one line on stderr and exit code 2.
+ * itself on the root program. A user mistake (a UserError, or commander's usage error) ends in one line on
+ * stderr and exit code 2; anything else is a bug in corl: one line and exit code 1, with the stack trace
+ * when CORL_DEBUG=1.
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../util/errors.js';
@@ -22,9 +24,16 @@ try {
   if (err instanceof CommanderError) {
     process.exit(err.exitCode === 0 ? 0 : 2);
   }
+  const debug = process.env.CORL_DEBUG === '1';
   if (err instanceof UserError) {
     process.stderr.write(`corl: error: ${err.message}\n`);
+    if (debug) process.stderr.write(`${err.stack}\n`);
     process.exit(2);
   }
-  throw err;
+  if (debug) throw err;
+  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  process.stderr.write(
+    `corl: internal error: ${message.split('\n')[0]} (a bug in corl; CORL_DEBUG=1 shows the stack trace)\n`,
+  );
+  process.exit(1);
 }

@@ -1,13 +1,16 @@
 /** `corl merge`: Gaussian (CoRL) or average merging of two fine-tuned checkpoints sharing a base. */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UserError } from '../util/errors.js';
+import { checkOutDir } from '../util/output-dir.js';
+import { parseFloatOption } from './options.js';
 
 interface MergeFlags {
-  method: string;
+  method: 'gaussian' | 'average';
   base: string;
   models: string[];
   out: string;
-  lambda: string;
+  lambda: number;
+  overwrite?: boolean;
 }
 
 export function registerMergeCommands(program: Command): void {
@@ -16,24 +19,38 @@ export function registerMergeCommands(program: Command): void {
     .description('merge two fine-tuned models that share a base (Gaussian band merge, as CoRL, or average)')
     .requiredOption('--base <dir>', 'the common starting checkpoint')
     .requiredOption('--models <dirs...>', 'the two fine-tuned checkpoints (A B)')
-    .requiredOption('--out <dir>', 'where to write the merged checkpoint')
-    .option('--method <m>', 'gaussian | average', 'gaussian')
-    .option('--lambda <x>', 'band half-width in stds for gaussian merging', '2')
+    .requiredOption('--out <dir>', 'where to write the merged checkpoint (new or empty folder)')
+    .option('--overwrite', 'replace --out if it holds a model corl wrote')
+    .addOption(
+      new Option('--method <m>', 'merging method').choices(['gaussian', 'average']).default('gaussian'),
+    )
+    .option(
+      '--lambda <x>',
+      'band half-width in stds for gaussian merging (> 0, at most 100)',
+      parseFloatOption(0, 100, { exclusiveMin: true }),
+      2,
+    )
     .action(async (flags: MergeFlags) => {
-      if (flags.method !== 'gaussian' && flags.method !== 'average')
-        throw new UserError(`--method must be gaussian or average, got "${flags.method}"`);
       if (flags.models.length !== 2)
         throw new UserError(`--models takes exactly two folders, got ${flags.models.length}`);
-      const lambda = Number(flags.lambda);
-      if (!(lambda > 0)) throw new UserError(`--lambda must be a positive number, got "${flags.lambda}"`);
+      const [a, b] = flags.models as [string, string];
+      checkOutDir(flags.out, {
+        kind: 'model',
+        overwrite: flags.overwrite,
+        inputs: [
+          ['--base', flags.base],
+          ['--models', a],
+          ['--models', b],
+        ],
+      });
       const { mergeCheckpoints } = await import('../rl/merge-models.js');
       const r = mergeCheckpoints({
         method: flags.method,
         base: flags.base,
-        a: flags.models[0]!,
-        b: flags.models[1]!,
+        a,
+        b,
         out: flags.out,
-        lambda,
+        lambda: flags.lambda,
       });
       console.log(`merged ${r.tensors} tensors (${flags.method}) -> ${flags.out}`);
     });

@@ -5,37 +5,27 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
+import { checkOutFile } from '../util/output-dir.js';
+import { isCorlPng } from '../util/png-marker.js';
+import { parseFloatOption, parseIntOption, parseSeedOption, parseTextOption } from './options.js';
 
 interface GenerateFlags {
   model: string;
   prompt: string;
-  n: string;
+  n: number;
   out: string;
-  cfg: string;
-  temperature: string;
-  seed: string;
+  cfg: number;
+  temperature: number;
+  seed: number;
+  overwrite?: boolean;
 }
 interface AskFlags {
   model: string;
   image: string;
   question: string;
-  maxTokens: string;
-  temperature: string;
-  seed: string;
-}
-
-function num(name: string, v: string, o: { min?: number; int?: boolean } = {}): number {
-  const n = Number(v);
-  if (
-    v.trim() === '' ||
-    !Number.isFinite(n) ||
-    (o.int && !Number.isInteger(n)) ||
-    (o.min !== undefined && n < o.min)
-  )
-    throw new UserError(
-      `--${name} must be ${o.int ? 'an integer' : 'a number'}${o.min !== undefined ? ` >= ${o.min}` : ''}, got "${v}"`,
-    );
-  return n;
+  maxTokens: number;
+  temperature: number;
+  seed: number;
 }
 
 /** Fails early (before any slow work) when the checkpoint folder is absent. */
@@ -49,18 +39,17 @@ export function registerModelCommands(program: Command): void {
     .command('generate')
     .description('draw images for a prompt with a ULM checkpoint (CFG sampling) and save them as a PNG grid')
     .requiredOption('--model <dir>', 'checkpoint folder')
-    .requiredOption('--prompt <text>', 'what to draw')
-    .option('--n <count>', 'images', '4')
+    .requiredOption('--prompt <text>', 'what to draw', parseTextOption)
+    .option('--n <count>', 'images (1-64)', parseIntOption(1, 64), 4)
     .option('--out <file>', 'PNG grid to write', 'grid.png')
-    .option('--cfg <w>', 'classifier-free guidance weight', '5')
-    .option('--temperature <t>', 'sampling temperature (0 = greedy)', '1')
-    .option('--seed <s>', 'random seed', '0')
+    .option('--overwrite', 'replace --out if it is a PNG corl wrote')
+    .option('--cfg <w>', 'classifier-free guidance weight (0-100)', parseFloatOption(0, 100), 5)
+    .option('--temperature <t>', 'sampling temperature (0 = greedy, at most 10)', parseFloatOption(0, 10), 1)
+    .option('--seed <s>', 'random seed', parseSeedOption, 0)
     .action(async (f: GenerateFlags) => {
-      const n = num('n', f.n, { min: 1, int: true });
+      const { n, cfg, temperature, seed } = f;
       requireDir(f.model);
-      const cfg = num('cfg', f.cfg);
-      const temperature = num('temperature', f.temperature, { min: 0 });
-      const seed = num('seed', f.seed, { min: 0, int: true });
+      checkOutFile(f.out, { overwrite: f.overwrite, ownFile: isCorlPng });
       const torch = await import('../torch/index.js');
       const { loadULM } = await import('../model/checkpoint.js');
       const { generationBatch } = await import('../model/inputs.js');
@@ -92,14 +81,12 @@ export function registerModelCommands(program: Command): void {
     .description('answer a question about an image with a ULM checkpoint')
     .requiredOption('--model <dir>', 'checkpoint folder')
     .requiredOption('--image <png>', 'the image (PNG)')
-    .requiredOption('--question <text>', 'the question')
-    .option('--max-tokens <n>', 'longest answer in tokens', '128')
-    .option('--temperature <t>', 'sampling temperature (0 = greedy)', '0')
-    .option('--seed <s>', 'random seed', '0')
+    .requiredOption('--question <text>', 'the question', parseTextOption)
+    .option('--max-tokens <n>', 'longest answer in tokens (1-4096)', parseIntOption(1, 4096), 128)
+    .option('--temperature <t>', 'sampling temperature (0 = greedy, at most 10)', parseFloatOption(0, 10), 0)
+    .option('--seed <s>', 'random seed', parseSeedOption, 0)
     .action(async (f: AskFlags) => {
-      const maxNewTokens = num('max-tokens', f.maxTokens, { min: 1, int: true });
-      const temperature = num('temperature', f.temperature, { min: 0 });
-      const seed = num('seed', f.seed, { min: 0, int: true });
+      const { maxTokens: maxNewTokens, temperature, seed } = f;
       requireDir(f.model);
       const { readPNG } = await import('../model/image-io.js');
       const image = readPNG(f.image);

@@ -1,20 +1,48 @@
-/** Option parsers shared by the CLI commands: bad values end as commander's one-line usage errors. */
+/**
+ * Option parsers shared by the CLI commands: every number is checked when the command line is parsed, before
+ * any work, and a bad value ends as commander's one-line usage error (exit 2).
+ */
 import { InvalidArgumentError } from 'commander';
 
-export function parseIntOption(min = 0): (value: string) => number {
+/** Seeds are 32-bit: the world's generator and deriveSeed use 32 bits, so larger seeds would alias. */
+export const SEED_MAX = 2 ** 32 - 1;
+
+/** An integer option within [min, max] (decimal digits only: no "1e3", no "0x10", no fractions). */
+export function parseIntOption(min = 0, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value: string) => {
-    if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError('not an integer.');
+    if (!/^[+-]?\d+$/.test(value.trim())) throw new InvalidArgumentError('not an integer.');
     const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`must be an integer >= ${min}.`);
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(
+        max === Number.MAX_SAFE_INTEGER
+          ? `must be an integer >= ${min}.`
+          : `must be an integer in [${min}, ${max}].`,
+      );
     return n;
   };
 }
 
-export function parseFloatOption(min = 0, max = Infinity): (value: string) => number {
+/** A random seed: an integer in [0, 2^32 - 1]. */
+export const parseSeedOption = parseIntOption(0, SEED_MAX);
+
+/** A finite number within [min, max]; `exclusiveMin` makes the lower bound strict. */
+export function parseFloatOption(
+  min = 0,
+  max = Infinity,
+  o: { exclusiveMin?: boolean } = {},
+): (value: string) => number {
   return (value: string) => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('not a number.');
-    if (n < min || n > max) throw new InvalidArgumentError(`must be within [${min}, ${max}].`);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('not a finite number.');
+    if (o.exclusiveMin ? n <= min : n < min)
+      throw new InvalidArgumentError(`must be ${o.exclusiveMin ? '>' : '>='} ${min}.`);
+    if (n > max) throw new InvalidArgumentError(`must be <= ${max}.`);
     return n;
   };
+}
+
+/** A non-empty text option (after trimming). */
+export function parseTextOption(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('must not be empty.');
+  return value;
 }

@@ -1,6 +1,6 @@
 /** `corl pipeline` (the whole CoRL recipe + report card) and `corl pilot` (strategies and ablations over seeds). */
 import type { Command } from 'commander';
-import { parseIntOption } from './options.js';
+import { parseIntOption, parseSeedOption } from './options.js';
 
 interface PipelineFlags {
   preset: string;
@@ -26,10 +26,10 @@ export function registerPipelineCommands(program: Command): void {
       'world-tiny (default, ~20 min on 2 cores) or world-micro (seconds)',
       'world-tiny',
     )
-    .requiredOption('--out <dir>', 'output folder (rerun with the same folder to resume)')
+    .requiredOption('--out <dir>', 'output folder: new or empty; rerun with the same folder to resume')
     .option('--base <dir>', 'start from this pretrained base instead of pretraining one')
-    .option('--seed <n>', 'seed', parseIntOption(0), 0)
-    .option('--jobs <n>', 'stages run side by side', parseIntOption(1), 2)
+    .option('--seed <n>', 'seed', parseSeedOption, 0)
+    .option('--jobs <n>', 'stages run side by side', parseIntOption(1, 64), 2)
     .option('--image-rewards <list>', IMAGE_REWARDS_HELP)
     .action(async (f: PipelineFlags) => {
       const { runPipeline } = await import('../pipeline/pipeline.js');
@@ -45,13 +45,13 @@ export function registerPipelineCommands(program: Command): void {
     .option('--preset <name>', 'sizes of each run (see corl pipeline)', 'world-tiny')
     .requiredOption('--out <dir>', 'output folder (resumable)')
     .requiredOption('--base <dir>', 'the pretrained base every strategy starts from')
-    .option('--seeds <n>', 'seeds', parseIntOption(1), 3)
+    .option('--seeds <n>', 'seeds (1-100)', parseIntOption(1, 100), 3)
     .option(
       '--steps <n>',
       'task budget N: steps of the unified run (default: the preset stage-1 steps)',
-      parseIntOption(1),
+      parseIntOption(1, 1_000_000),
     )
-    .option('--jobs <n>', 'runs side by side', parseIntOption(1), 2)
+    .option('--jobs <n>', 'runs side by side', parseIntOption(1, 64), 2)
     .option('--image-rewards <list>', IMAGE_REWARDS_HELP)
     .action(async (f: PipelineFlags & { seeds: number; steps?: number }) => {
       const { runPilot, writePilotReport } = await import('../pipeline/pilot.js');

@@ -13,7 +13,9 @@ import { UserError } from '../util/errors.js';
 import { progress, type Progress } from '../util/progress.js';
 import { formatEvalTable } from '../eval/table.js';
 import type { PretrainReport } from '../pretrain/run.js';
-import { parseFloatOption, parseIntOption } from './options.js';
+import { checkOutDir } from '../util/output-dir.js';
+import { pretrainPreset } from '../pretrain/presets.js';
+import { parseFloatOption, parseIntOption, parseSeedOption } from './options.js';
 
 interface CommonFlags {
   preset: string;
@@ -25,7 +27,13 @@ interface CommonFlags {
   eval?: boolean;
   vq?: string;
   init?: string;
+  overwrite?: boolean;
 }
+
+/** A time budget: (0, 1 week] seconds. */
+const SECONDS = parseFloatOption(0, 7 * 24 * 3600, { exclusiveMin: true });
+/** A step budget: 1 to 10 million steps. */
+const STEPS = parseIntOption(1, 10_000_000);
 
 /** One progress display per stage. */
 function stageProgress(quiet = false): {
@@ -47,6 +55,11 @@ function stageProgress(quiet = false): {
     },
     stop: () => bar?.stop(),
   };
+}
+
+/** An unknown preset is a one-line error before any work. */
+function checkPreset(name: string): void {
+  pretrainPreset(name);
 }
 
 function checkBudget(f: CommonFlags): void {
@@ -101,7 +114,8 @@ export function registerPretrainCommands(program: Command): void {
   const common = (c: Command) =>
     c
       .option('--preset <name>', 'pretrain preset (world-tiny, world-micro)', 'world-tiny')
-      .option('--seed <n>', 'random seed', parseIntOption(0), 0)
+      .option('--seed <n>', 'random seed', parseSeedOption, 0)
+      .option('--overwrite', 'replace --out if it holds a folder of the same kind that corl wrote')
       .option('--json', 'print the result as one JSON line');
 
   const start = async () => {
@@ -129,10 +143,12 @@ export function registerPretrainCommands(program: Command): void {
       .command('vq')
       .description('train the VQ-VAE on world renders and save it as a VQ folder')
       .requiredOption('--out <dir>', 'VQ folder to write')
-      .option('--seconds <s>', "time budget (default: the preset's)", parseFloatOption(0.001))
-      .option('--steps <n>', 'step budget instead of time', parseIntOption(1)),
+      .option('--seconds <s>', "time budget (default: the preset's)", SECONDS)
+      .option('--steps <n>', 'step budget instead of time', STEPS),
   ).action(async (f: CommonFlags) => {
     checkBudget(f);
+    checkPreset(f.preset);
+    checkOutDir(f.out, { kind: 'vq', overwrite: f.overwrite });
     const { preset, out, seed, seconds, steps } = f;
     await runJob(f, (run, hooks) => run.pretrainVQ({ preset, out, seed, seconds, steps }, hooks));
   });
@@ -146,12 +162,21 @@ export function registerPretrainCommands(program: Command): void {
       .option('--vq <dir>', 'VQ folder (corl pretrain vq): build a new model around it')
       .option('--init <dir>', 'or continue training this checkpoint (Cold-SFT, the pilot ablation)')
       .requiredOption('--out <dir>', 'checkpoint folder to write')
-      .option('--seconds <s>', "time budget (default: the preset's)", parseFloatOption(0.001))
-      .option('--steps <n>', 'step budget instead of time', parseIntOption(1))
+      .option('--seconds <s>', "time budget (default: the preset's)", SECONDS)
+      .option('--steps <n>', 'step budget instead of time', STEPS)
       .option('--no-eval', 'skip the held-out evaluation'),
   ).action(async (f: CommonFlags) => {
     checkBudget(f);
     if ((f.vq === undefined) === (f.init === undefined)) throw new UserError('give either --vq or --init');
+    checkPreset(f.preset);
+    checkOutDir(f.out, {
+      kind: 'model',
+      overwrite: f.overwrite,
+      inputs: [
+        ['--vq', f.vq],
+        ['--init', f.init],
+      ],
+    });
     const o = {
       preset: f.preset,
       out: f.out,
@@ -174,13 +199,11 @@ export function registerPretrainCommands(program: Command): void {
         'VQ, vision encoder, then SFT (the preset split of the time budget), then the held-out evaluation',
       )
       .requiredOption('--out <dir>', 'checkpoint folder to write (the VQ goes to DIR/vq)')
-      .option(
-        '--seconds <s>',
-        "total time budget, split as the preset's (default: the preset's)",
-        parseFloatOption(0.001),
-      )
+      .option('--seconds <s>', "total time budget, split as the preset's (default: the preset's)", SECONDS)
       .option('--no-eval', 'skip the held-out evaluation'),
   ).action(async (f: CommonFlags) => {
+    checkPreset(f.preset);
+    checkOutDir(f.out, { kind: 'model', overwrite: f.overwrite });
     const { preset, out, seed, seconds, eval: evaluate } = f;
     await runJob(f, (run, hooks) => run.pretrainAll({ preset, out, seed, seconds, eval: evaluate }, hooks));
   });

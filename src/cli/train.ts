@@ -1,13 +1,14 @@
 /** `corl train --config FILE`: GRPO training (CoRL stage 1 by default; stage 2 / separate / alternating by config). */
 import type { Command } from 'commander';
-import { UserError } from '../util/errors.js';
+import { parseIntOption, parseSeedOption } from './options.js';
 
 interface TrainFlags {
   config: string;
   resume?: boolean;
-  steps?: string;
+  overwrite?: boolean;
+  steps?: number;
   out?: string;
-  seed?: string;
+  seed?: number;
   json?: boolean;
 }
 
@@ -16,27 +17,21 @@ export function registerTrainCommands(program: Command): void {
     .command('train')
     .description('GRPO on understanding + generation (see configs/world/unified.yaml for every field)')
     .requiredOption('--config <file>', 'YAML config')
-    .option('--resume', 'continue from the newest checkpoint-N in the output folder')
-    .option('--steps <n>', 'override the number of steps')
+    .option('--resume', 'continue the run in the output folder from its newest intact checkpoint')
+    .option('--overwrite', 'replace the run in the output folder (its checkpoints and metrics are removed)')
+    .option('--steps <n>', 'override the number of steps (1 to 10,000,000)', parseIntOption(1, 10_000_000))
     .option('--out <dir>', 'override the output folder')
-    .option('--seed <n>', 'override the seed')
+    .option('--seed <n>', 'override the seed', parseSeedOption)
     .option('--json', 'print the result as one JSON line')
     .action(async (flags: TrainFlags) => {
       const overrides: Record<string, unknown> = {};
-      for (const [k, v] of [
-        ['steps', flags.steps],
-        ['seed', flags.seed],
-      ] as const) {
-        if (v === undefined) continue;
-        const n = Number(v);
-        if (!Number.isInteger(n)) throw new UserError(`--${k} must be an integer, got "${v}"`);
-        overrides[k] = n;
-      }
+      if (flags.steps !== undefined) overrides.steps = flags.steps;
+      if (flags.seed !== undefined) overrides.seed = flags.seed;
       if (flags.out !== undefined) overrides.out = flags.out;
       const { loadTrainConfig } = await import('../rl/config.js');
       const { train } = await import('../rl/trainer.js');
       const cfg = loadTrainConfig(flags.config, overrides);
-      const r = train(cfg, { resume: flags.resume });
+      const r = train(cfg, { resume: flags.resume, overwrite: flags.overwrite });
       if (flags.json) console.log(JSON.stringify(r));
       else {
         const f = (x?: number) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(3));

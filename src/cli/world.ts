@@ -10,7 +10,6 @@
  *   corl world show --data FILE.jsonl --out sheet.png [--n 16] [--columns 4] [--scale S]
  *     -> "wrote sheet.png (16 images)"
  */
-import { mkdirSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
@@ -21,7 +20,10 @@ import { corrupt, type RgbImage } from '../world/image.js';
 import { writePng } from '../world/png.js';
 import { Rng, deriveSeed } from '../world/rng.js';
 import type { Scene } from '../world/scene.js';
-import { parseFloatOption, parseIntOption } from './options.js';
+import { writeDirAtomically } from '../util/atomic-dir.js';
+import { checkOutDir, checkOutFile } from '../util/output-dir.js';
+import { isCorlPng } from '../util/png-marker.js';
+import { parseFloatOption, parseIntOption, parseSeedOption } from './options.js';
 
 /** A progress bar on stderr when it is a terminal; nothing otherwise. */
 function progressBar(label: string): { update(done: number, total: number): void; stop(): void } {
@@ -70,6 +72,7 @@ interface BuildFlags {
   antialias?: boolean;
   bgNoise: number;
   json?: boolean;
+  overwrite?: boolean;
 }
 
 interface DetectFlags {
@@ -87,6 +90,7 @@ interface ShowFlags {
   n: number;
   columns: number;
   scale?: number;
+  overwrite?: boolean;
 }
 
 export function registerWorldCommands(program: Command): void {
@@ -97,35 +101,37 @@ export function registerWorldCommands(program: Command): void {
   world
     .command('build')
     .description('write the ShapesWorld dataset: train/test JSONL (stage 1), stage2/, eval/, images/')
-    .requiredOption('--out <dir>', 'output folder')
-    .option('--seed <n>', 'random seed', parseIntOption(0), 0)
-    .option('--train <n>', 'train scenes (rows per file)', parseIntOption(0), 20000)
-    .option('--test <n>', 'test scenes', parseIntOption(0), 1000)
-    .option('--size <px>', 'image side in pixels', parseIntOption(8), 32)
+    .requiredOption('--out <dir>', 'output folder (new or empty)')
+    .option('--overwrite', 'replace --out if it holds a world corl built')
+    .option('--seed <n>', 'random seed', parseSeedOption, 0)
+    .option(
+      '--train <n>',
+      'train scenes (rows per file, at most 1,000,000)',
+      parseIntOption(0, 1_000_000),
+      20000,
+    )
+    .option('--test <n>', 'test scenes (at most 1,000,000)', parseIntOption(0, 1_000_000), 1000)
+    .option('--size <px>', 'image side in pixels (8-512)', parseIntOption(8, 512), 32)
     .option('--antialias', 'anti-aliased renders (4x4 supersampling)')
     .option('--bg-noise <sigma>', 'background noise, fraction of 255', parseFloatOption(0, 1), 0)
     .option('--json', 'print the summary as one JSON line')
     .action((flags: BuildFlags) => {
       const t0 = performance.now();
       const bar = progressBar('building');
-      let summary;
+      checkOutDir(flags.out, { kind: 'world', overwrite: flags.overwrite });
+      let summary!: ReturnType<typeof buildDataset>;
       try {
-        mkdirSync(flags.out, { recursive: true });
-      } catch (err) {
-        throw new UserError(
-          `cannot create output folder ${flags.out}: ${(err as NodeJS.ErrnoException).code ?? err}`,
-        );
-      }
-      try {
-        summary = buildDataset({
-          out: flags.out,
-          seed: flags.seed,
-          train: flags.train,
-          test: flags.test,
-          imageSize: flags.size,
-          antialias: flags.antialias ?? false,
-          noise: flags.bgNoise,
-          onProgress: (d, t) => bar.update(d, t),
+        writeDirAtomically(flags.out, 'world', (tmp) => {
+          summary = buildDataset({
+            out: tmp,
+            seed: flags.seed,
+            train: flags.train,
+            test: flags.test,
+            imageSize: flags.size,
+            antialias: flags.antialias ?? false,
+            noise: flags.bgNoise,
+            onProgress: (d, t) => bar.update(d, t),
+          });
         });
       } finally {
         bar.stop();
@@ -153,7 +159,7 @@ export function registerWorldCommands(program: Command): void {
       parseFloatOption(0, 1),
     )
     .option('--blur <sigma>', 'also score with gaussian blur (pixels)', parseFloatOption(0, 10))
-    .option('--seed <n>', 'seed of the noise', parseIntOption(0), 0)
+    .option('--seed <n>', 'seed of the noise', parseSeedOption, 0)
     .option('--limit <n>', 'score at most n images', parseIntOption(1))
     .action((flags: DetectFlags) => {
       const items = loadImages(flags.data, flags.limit);
@@ -210,10 +216,16 @@ export function registerWorldCommands(program: Command): void {
     .description('write a PNG contact sheet of the first rows of a JSONL file with their prompts')
     .requiredOption('--data <file>', 'a ShapesWorld JSONL file')
     .requiredOption('--out <png>', 'output PNG')
-    .option('--n <n>', 'number of images', parseIntOption(1), 16)
-    .option('--columns <n>', 'images per row', parseIntOption(1), 4)
-    .option('--scale <n>', 'integer upscaling (default: about 128 px per image)', parseIntOption(1))
+    .option('--overwrite', 'replace --out if it is a PNG corl wrote')
+    .option('--n <n>', 'number of images (at most 10,000)', parseIntOption(1, 10_000), 16)
+    .option('--columns <n>', 'images per row (at most 100)', parseIntOption(1, 100), 4)
+    .option(
+      '--scale <n>',
+      'integer upscaling (default: about 128 px per image; at most 64)',
+      parseIntOption(1, 64),
+    )
     .action((flags: ShowFlags) => {
+      checkOutFile(flags.out, { overwrite: flags.overwrite, ownFile: isCorlPng });
       const images = new RowImages();
       const items = readWorldRowLines(flags.data)
         .slice(0, flags.n)

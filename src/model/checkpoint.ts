@@ -152,7 +152,7 @@ export function saveULM(
   dir: string,
   opts: SaveOptions = {},
 ): void {
-  writeDirAtomically(dir, (tmp) => {
+  writeDirAtomically(dir, 'model', (tmp) => {
     fs.writeFileSync(path.join(tmp, CONFIG_FILE), JSON.stringify(model.config, null, 2) + '\n');
     fs.writeFileSync(path.join(tmp, TOKENIZER_FILE), JSON.stringify(tokenizer.json));
     if (Object.keys(tokenizer.config).length > 0)

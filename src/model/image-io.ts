@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import { PNG } from 'pngjs';
 import { UserError } from '../util/errors.js';
+import { markPng } from '../util/png-marker.js';
 import type { RGBImage } from './preprocess.js';
 
 export function readPNG(file: string): RGBImage {
@@ -21,13 +22,14 @@ export function readPNG(file: string): RGBImage {
   return { width: png.width, height: png.height, data };
 }
 
+/** Writes `img` as a PNG carrying corl's mark (util/png-marker.ts). */
 export function writePNG(file: string, img: RGBImage): void {
   const png = new PNG({ width: img.width, height: img.height });
   for (let i = 0; i < img.width * img.height; i++) {
     for (let c = 0; c < 3; c++) png.data[i * 4 + c] = img.data[i * 3 + c]!;
     png.data[i * 4 + 3] = 255;
   }
-  fs.writeFileSync(file, PNG.sync.write(png));
+  fs.writeFileSync(file, markPng(PNG.sync.write(png)));
 }
 
 /** Tiles equally sized images into a grid (row-major, `cols` per row, `gap` pixels of `background`). */

@@ -16,8 +16,10 @@
  *
  * Each seed has its own folder under DIR/seed-S and is resumable stage by stage.
  */
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
+import { checkOutDir, claimDir } from '../util/output-dir.js';
 import { buildWorld, evalArgs, refine, trainStage, type TrainStageResult } from './pipeline.js';
 import { pipelinePreset, rewardsNote, runFields, type PipelinePreset } from './presets.js';
 import { StageRunner } from './stages.js';
@@ -57,6 +59,9 @@ export async function runPilot(
   const out = resolve(o.out);
   const base = resolve(o.base);
   if (o.seeds < 1) throw new UserError('--seeds must be at least 1');
+  checkOutDir(out, { kind: 'pilot', resumable: true, inputs: [['--base', base]] });
+  if (!existsSync(join(base, 'config.json'))) throw new UserError(`--base ${o.base} is not a model folder`);
+  claimDir(out, 'pilot');
   const results: PilotSeedResult[] = [];
   const runners: StageRunner[] = [];
   for (let seed = 0; seed < o.seeds; seed++) {
@@ -119,6 +124,7 @@ async function pilotSeed(
     undOnly!.model,
     '--out',
     sepMerged,
+    '--overwrite',
   ]);
 
   const coldSft = join(out, 'cold-sft');
@@ -136,6 +142,7 @@ async function pilotSeed(
     coldSft,
     '--seed',
     String(seed),
+    '--overwrite',
     '--json',
   ]);
 

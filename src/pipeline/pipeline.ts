@@ -18,6 +18,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { UserError } from '../util/errors.js';
+import { TEMP_ENTRY, checkOutDir, claimDir, clearOwnEntries } from '../util/output-dir.js';
 import { runFields, pipelinePreset, type PipelinePreset, type TrainOverrides } from './presets.js';
 import { StageRunner } from './stages.js';
 import { buildPipelineReport } from './report.js';
@@ -58,6 +59,9 @@ export async function runPipeline(o: PipelineOptions): Promise<{ report: string;
   const seed = o.seed ?? 0;
   const jobs = o.jobs ?? 2;
   const env: Record<string, string> = jobs > 1 ? { CORL_BLAS_THREADS: '1' } : {};
+  checkOutDir(out, { kind: 'pipeline', resumable: true, inputs: [['--base', o.base]] });
+  claimDir(out, 'pipeline');
+  clearOwnEntries(out, 'pipeline', (name) => TEMP_ENTRY.test(name)); // leftovers of an interrupted run
   const r = new StageRunner(out, p.name);
   const log = (l: string) => process.stderr.write(l + '\n');
   log(`corl pipeline (${p.name}) -> ${out}`);
@@ -107,6 +111,7 @@ async function baseAndRL(
       '--seed',
       String(seed),
       '--no-eval', // the pipeline evaluates every model itself (eval-base)
+      '--overwrite', // a rerun replaces what an interrupted run of this stage left
       '--json',
     ]);
     base = join(out, 'base');
@@ -145,6 +150,7 @@ export function buildWorld(r: StageRunner, p: PipelinePreset, world: string, see
     String(p.world.train),
     '--test',
     String(p.world.test),
+    '--overwrite',
     '--json',
   ]);
 }
@@ -193,6 +199,7 @@ export async function refine(
     o.merged,
     '--lambda',
     String(p.mergeLambda),
+    '--overwrite',
   ]);
   return { gen: gen!.model, mcq: mcq!.model, oe: oe!.model, merged: o.merged };
 }
@@ -212,7 +219,8 @@ export async function trainStage(
     file,
     stringify({ out: join(out, name), eval_rows: 0, save_every: 0, sample_every: 25, ...fields }),
   );
-  return r.run<TrainStageResult>(name, ['train', '--config', file, '--json'], env);
+  // --overwrite: a rerun of an interrupted stage starts it over in its own folder
+  return r.run<TrainStageResult>(name, ['train', '--config', file, '--overwrite', '--json'], env);
 }
 
 export type EvalResults = Record<keyof PipelineModels, unknown>;

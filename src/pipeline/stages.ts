@@ -55,7 +55,7 @@ export class StageRunner {
   }
 
   private save(): void {
-    const tmp = `${this.file}.tmp-${process.pid}`;
+    const tmp = `${this.file}.tmp-${process.pid}-${Date.now()}`;
     writeFileSync(tmp, JSON.stringify(this.state, null, 2) + '\n');
     renameSync(tmp, this.file);
   }

@@ -356,11 +356,12 @@ export function pretrainAll(
   const report = baseReport(preset, o.seed);
   const v = runVQ(preset, o.seed, { seconds: vqSeconds }, hooks);
   const vqDir = path.join(o.out, 'vq');
+  const vqTmp = `${path.resolve(o.out)}-vq.tmp-${process.pid}-${Date.now()}`;
   let run;
   try {
     report.vq = vqStage(v);
     // kept beside the run while SFT trains, moved into DIR/vq once the checkpoint is written
-    saveVQ(v.vq, `${o.out}.vq-${process.pid}`, { preset: preset.name });
+    saveVQ(v.vq, vqTmp, { preset: preset.name });
     run = runSFT(preset, v.vq, o.seed, { seconds: sftSeconds }, hooks, visionSeconds);
   } finally {
     v.vq.dispose();
@@ -371,7 +372,7 @@ export function pretrainAll(
     report.sft = sftStage(result);
     saveULM(model, tokenizer, o.out);
     fs.rmSync(vqDir, { recursive: true, force: true });
-    fs.renameSync(`${o.out}.vq-${process.pid}`, vqDir);
+    fs.renameSync(vqTmp, vqDir);
     // the VQ folder's record: the VQ stage only
     writeReport(path.join(vqDir, PRETRAIN_FILE), { ...report, vision: undefined, sft: undefined });
     return finishReport(report, preset, model, tokenizer, o, t0, hooks);

@@ -245,7 +245,7 @@ export function saveVQ(
   dir: string,
   info: { preset?: string; extra?: Record<string, unknown> } = {},
 ): void {
-  writeDirAtomically(dir, (tmp) => {
+  writeDirAtomically(dir, 'vq', (tmp) => {
     const meta = {
       format: 'corl-vq-v1',
       preset: info.preset ?? null,

@@ -3,7 +3,7 @@
  * (optimizer.safetensors) and trainer_state.json (step = data position, sampler and default RNG states), so
  * `--resume` continues bit-exactly on CPU. Each checkpoint is written into a temp folder and renamed.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import { loadULM, saveULM, type LoadedULM } from '../model/index.js';
@@ -19,6 +19,8 @@ export interface TrainerState {
   defaultRng: string;
   /** The config the run was started with (for a human reading the folder). */
   config: unknown;
+  /** The run's fingerprint (run-dir.ts `runFingerprint`): a checkpoint resumes only its own run. */
+  fingerprint: string;
 }
 
 const STATE_FILE = 'trainer_state.json';
@@ -28,16 +30,6 @@ export function checkpointDir(out: string, step: number): string {
   return join(out, `checkpoint-${step}`);
 }
 
-/** The newest complete checkpoint folder under `out`, or null. */
-export function latestCheckpoint(out: string): string | null {
-  if (!existsSync(out)) return null;
-  const steps = readdirSync(out)
-    .map((n) => /^checkpoint-(\d+)$/.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null && existsSync(join(out, m[0], STATE_FILE)))
-    .map((m) => Number(m[1]));
-  return steps.length === 0 ? null : checkpointDir(out, Math.max(...steps));
-}
-
 export function saveTrainerCheckpoint(
   dir: string,
   policy: Policy,
@@ -45,8 +37,9 @@ export function saveTrainerCheckpoint(
   sampler: torch.Generator,
   step: number,
   config: unknown,
+  fingerprint: string,
 ): void {
-  writeDirAtomically(dir, (tmp) => {
+  writeDirAtomically(dir, 'checkpoint', (tmp) => {
     saveULM(policy.model, policy.tok, join(tmp, 'model'));
     const o = opt.stateDict();
     torch.safetensors.saveSafetensors(join(tmp, OPTIM_FILE), o.tensors, { step: String(o.step) });
@@ -55,6 +48,7 @@ export function saveTrainerCheckpoint(
       samplerRng: Buffer.from(sampler.getState()).toString('base64'),
       defaultRng: Buffer.from(torch.getRngState()).toString('base64'),
       config,
+      fingerprint,
     };
     writeFileSync(join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
   });
@@ -63,11 +57,21 @@ export function saveTrainerCheckpoint(
 export interface ResumedRun {
   loaded: LoadedULM;
   state: TrainerState;
-  /** Restores the optimizer moments and RNG states once the optimizer exists. */
+  /** Restores the optimizer moments and RNG states once the optimizer exists (frees the loaded moments). */
   restore(opt: torch.optim.AdamW, sampler: torch.Generator): void;
+  /** Frees the model and the moments when the run does not go ahead. */
+  dispose(): void;
 }
 
-export function loadTrainerCheckpoint(dir: string): ResumedRun {
+/**
+ * Loads a checkpoint: its state, model and optimizer moments (all read now, so a damaged checkpoint fails
+ * here, before the run folder is touched). `expect` checks that it is the checkpoint of step `step` of the
+ * run with fingerprint `fingerprint`.
+ */
+export function loadTrainerCheckpoint(
+  dir: string,
+  expect?: { step: number; fingerprint: string },
+): ResumedRun {
   const stateFile = join(dir, STATE_FILE);
   if (!existsSync(stateFile)) throw new UserError(`${dir} is not a trainer checkpoint (no ${STATE_FILE})`);
   let state: TrainerState;
@@ -76,19 +80,43 @@ export function loadTrainerCheckpoint(dir: string): ResumedRun {
   } catch {
     throw new UserError(`${stateFile} is not valid JSON`);
   }
-  if (!Number.isInteger(state.step) || typeof state.samplerRng !== 'string') {
+  if (
+    typeof state !== 'object' ||
+    state === null ||
+    !Number.isSafeInteger(state.step) ||
+    typeof state.samplerRng !== 'string' ||
+    typeof state.defaultRng !== 'string'
+  )
     throw new UserError(`${stateFile} is missing step or RNG state`);
+  if (expect !== undefined && state.step !== expect.step)
+    throw new UserError(`${stateFile} says step ${state.step}, not ${expect.step}`);
+  if (expect !== undefined && state.fingerprint !== expect.fingerprint)
+    throw new UserError(`${dir} belongs to another run (config fingerprint ${String(state.fingerprint)})`);
+  const optim = torch.safetensors.loadSafetensors(join(dir, OPTIM_FILE));
+  let loaded: LoadedULM;
+  try {
+    loaded = loadULM(join(dir, 'model'));
+  } catch (e) {
+    torch.dispose([...optim.tensors.values()]);
+    throw e;
   }
-  const loaded = loadULM(join(dir, 'model'));
+  let moments = true;
+  const freeMoments = () => {
+    if (moments) torch.dispose([...optim.tensors.values()]);
+    moments = false;
+  };
   return {
     loaded,
     state,
     restore(opt, sampler) {
-      const { tensors, metadata } = torch.safetensors.loadSafetensors(join(dir, OPTIM_FILE));
-      opt.loadStateDict({ step: Number(metadata.step ?? state.step), tensors });
-      torch.dispose([...tensors.values()]);
+      opt.loadStateDict({ step: Number(optim.metadata.step ?? state.step), tensors: optim.tensors });
+      freeMoments();
       sampler.setState(new Uint8Array(Buffer.from(state.samplerRng, 'base64')));
       torch.setRngState(new Uint8Array(Buffer.from(state.defaultRng, 'base64')));
+    },
+    dispose() {
+      freeMoments();
+      loaded.model.dispose();
     },
   };
 }

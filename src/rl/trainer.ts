@@ -41,12 +41,8 @@ import {
   unifiedLoss,
   type PolicyLossInput,
 } from './grpo.js';
-import {
-  checkpointDir,
-  latestCheckpoint,
-  loadTrainerCheckpoint,
-  saveTrainerCheckpoint,
-} from './checkpoint.js';
+import { checkpointDir, saveTrainerCheckpoint } from './checkpoint.js';
+import { planRunDir, runFingerprint } from './run-dir.js';
 import { MetricsLog, Progress, type Metrics } from './metrics.js';
 import {
   recaption,
@@ -86,48 +82,71 @@ export interface TrainResult {
   seconds: number;
 }
 
-/** Runs (or resumes) a whole training run as configured. */
-export function train(cfg: TrainConfig, opts: { resume?: boolean; quiet?: boolean } = {}): TrainResult {
+/**
+ * Runs (or resumes) a whole training run as configured. Everything is checked and loaded before the run
+ * folder is touched (run-dir.ts has the folder's rule: `resume` continues the same run from its newest intact
+ * checkpoint, `overwrite` clears an old run first).
+ */
+export function train(
+  cfg: TrainConfig,
+  opts: { resume?: boolean; overwrite?: boolean; quiet?: boolean } = {},
+): TrainResult {
   const t0 = Date.now();
   torch.applyDefaultThreads();
-  mkdirSync(cfg.out, { recursive: true });
-  const resumeFrom = opts.resume ? latestCheckpoint(cfg.out) : null;
-  const resumed = resumeFrom === null ? null : loadTrainerCheckpoint(resumeFrom);
-  if (resumeFrom === null) torch.manualSeed(cfg.seed);
+  // the cheap checks first: the data (every row and image), then the folder, then the model
+  const examples = loadExamples(cfg.data, { requireQuestion: cfg.tasks.includes('mm2t') });
+  const heldOut =
+    cfg.eval_data && cfg.eval_rows > 0 ? loadExamples(cfg.eval_data).slice(0, cfg.eval_rows) : null;
+  const plan = planRunDir(cfg, opts);
+  const resumed = plan.resumed;
   const start = resumed?.state.step ?? 0;
+  const finalModel = join(checkpointDir(cfg.out, cfg.steps), 'model');
+  if (start === cfg.steps) {
+    resumed!.dispose();
+    if (!opts.quiet) process.stderr.write(`train: ${cfg.out} is already complete (${cfg.steps} steps)\n`);
+    return { out: cfg.out, model: finalModel, steps: cfg.steps, seconds: (Date.now() - t0) / 1000 };
+  }
+  if (resumed === null) torch.manualSeed(cfg.seed);
 
-  const run = buildRun(cfg, resumed?.loaded ?? loadULM(cfg.model));
+  let run: Run;
+  try {
+    run = buildRun(cfg, resumed?.loaded ?? loadULM(cfg.model), examples);
+  } catch (e) {
+    resumed?.dispose();
+    throw e;
+  }
   resumed?.restore(run.opt, run.sampler);
+  plan.commit();
   writeFileSync(join(cfg.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const fingerprint = runFingerprint(cfg);
 
   const log = new MetricsLog(join(cfg.out, 'metrics.jsonl'));
   log.open(resumed ? start : null);
-  const heldOut =
-    cfg.eval_data && cfg.eval_rows > 0 ? loadExamples(cfg.eval_data).slice(0, cfg.eval_rows) : null;
   let before: HeldOutScores | undefined;
   if (heldOut && start === 0) {
     before = evaluateHeldOut(run.policy, heldOut, run.rewards, cfg);
     log.write({ step: 0, ...prefixed('eval/', before) });
   }
 
+  const save = (step: number) =>
+    saveTrainerCheckpoint(
+      checkpointDir(cfg.out, step),
+      run.policy,
+      run.opt,
+      run.sampler,
+      step,
+      cfg,
+      fingerprint,
+    );
   const progress = opts.quiet ? null : new Progress(cfg.steps, start, 'train');
   for (let step = start; step < cfg.steps; step++) {
     const m = trainStep(run, step);
     if ((step + 1) % cfg.log_every === 0 || step + 1 === cfg.steps) log.write(m);
     progress?.update(step + 1, statusLine(m));
-    if (cfg.save_every > 0 && (step + 1) % cfg.save_every === 0 && step + 1 < cfg.steps) {
-      saveTrainerCheckpoint(
-        checkpointDir(cfg.out, step + 1),
-        run.policy,
-        run.opt,
-        run.sampler,
-        step + 1,
-        cfg,
-      );
-    }
+    if (cfg.save_every > 0 && (step + 1) % cfg.save_every === 0 && step + 1 < cfg.steps) save(step + 1);
   }
   progress?.stop();
-  saveTrainerCheckpoint(checkpointDir(cfg.out, cfg.steps), run.policy, run.opt, run.sampler, cfg.steps, cfg);
+  save(cfg.steps);
 
   let after: HeldOutScores | undefined;
   if (heldOut) {
@@ -137,7 +156,7 @@ export function train(cfg: TrainConfig, opts: { resume?: boolean; quiet?: boolea
   disposeRun(run);
   return {
     out: cfg.out,
-    model: join(checkpointDir(cfg.out, cfg.steps), 'model'),
+    model: finalModel,
     steps: cfg.steps,
     before,
     after,
@@ -145,7 +164,7 @@ export function train(cfg: TrainConfig, opts: { resume?: boolean; quiet?: boolea
   };
 }
 
-function buildRun(cfg: TrainConfig, loaded: ReturnType<typeof loadULM>): Run {
+function buildRun(cfg: TrainConfig, loaded: ReturnType<typeof loadULM>, examples: RLExample[]): Run {
   const policy: Policy = { model: loaded.model, tok: loaded.tokenizer };
   policy.model.requiresGrad_(false);
   const children = new Map(policy.model.namedChildren());
@@ -163,11 +182,7 @@ function buildRun(cfg: TrainConfig, loaded: ReturnType<typeof loadULM>): Run {
     ref,
     opt: new torch.optim.AdamW(params, { lr: cfg.lr, weightDecay: cfg.weight_decay }),
     schedule: torch.lr.scheduleByName(cfg.lr_schedule, cfg.steps, cfg.warmup_steps),
-    data: new BatchStream(
-      loadExamples(cfg.data, { requireQuestion: cfg.tasks.includes('mm2t') }),
-      cfg.batch_size,
-      cfg.seed,
-    ),
+    data: new BatchStream(examples, cfg.batch_size, cfg.seed),
     sampler: new torch.Generator(deriveSeed(cfg.seed, 'rl-sampler')),
     rewards: createRewardRegistry({
       imageFallback: cfg.image_similarity,

@@ -18,8 +18,8 @@
  * `real_image` is relative to the folder of the JSONL file. The same seed gives byte-identical files; the
  * train and test scenes come from separate streams, so changing --test does not change the train rows.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { readJsonl } from '../util/jsonl.js';
@@ -342,10 +342,18 @@ export function readWorldRowLines(path: string): { line: number; row: WorldRow }
  */
 export class RowImages {
   private readonly cache = new Map<string, RgbImage>();
+  private readonly roots = new Map<string, string>();
   get(file: string, row: Pick<WorldRow, 'real_image'>, where: string): RgbImage {
     const p = resolve(dirname(resolve(file)), row.real_image);
     let image = this.cache.get(p);
     if (image === undefined) {
+      const root = this.root(file);
+      const rel = relative(root, p);
+      if (isAbsolute(row.real_image) || rel.startsWith('..') || isAbsolute(rel))
+        throw new UserError(
+          `${where}: image "${row.real_image}" lies outside the dataset folder ${root} ` +
+            '(rows may name images only inside their dataset; link or copy them in)',
+        );
       try {
         image = readPng(p);
       } catch (e) {
@@ -355,6 +363,21 @@ export class RowImages {
       this.cache.set(p, image);
     }
     return image;
+  }
+
+  /**
+   * A JSONL file's dataset folder: the file's own folder, or its parent when the parent holds a world
+   * manifest (`corl world build` writes manifest.json at the top; its stage2/ and eval/ files name
+   * `../images/...`).
+   */
+  private root(file: string): string {
+    const own = dirname(resolve(file));
+    let root = this.roots.get(own);
+    if (root === undefined) {
+      root = existsSync(join(dirname(own), 'manifest.json')) ? dirname(own) : own;
+      this.roots.set(own, root);
+    }
+    return root;
   }
 }
 

@@ -1,5 +1,6 @@
 /** PNG reading and writing through pngjs (RGB images in, RGB images out; alpha is dropped on read). */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { markPng } from '../util/png-marker.js';
 import { PNG } from 'pngjs';
 import { UserError } from '../util/errors.js';
 import type { RgbImage } from './image.js';
@@ -38,8 +39,9 @@ export function decodePng(buf: Buffer, name = 'image'): RgbImage {
   return { width, height, data: out };
 }
 
+/** Writes `img` as a PNG carrying corl's mark (util/png-marker.ts). */
 export function writePng(path: string, img: RgbImage): void {
-  writeFileSync(path, encodePng(img));
+  writeFileSync(path, markPng(encodePng(img)));
 }
 
 export function readPng(path: string): RgbImage {

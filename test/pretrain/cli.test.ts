@@ -91,7 +91,11 @@ test('user mistakes end in one line and exit code 2', () => {
     [['eval', '--model', path.join(tmp, 'nope'), '--data', world], /model directory .* does not exist/],
     [['eval', '--model', modelDir, '--data', path.join(tmp, 'nope.jsonl')], /does not exist/],
     [['eval', '--model', modelDir, '--data', tmp], /no eval\/\{gen,mcq,oe,pope\}\.jsonl/],
-    [['pretrain', 'sft', '--vq', tmp, '--out', path.join(tmp, 'x'), '--steps', '1'], /not a VQ folder/],
+    [
+      ['pretrain', 'sft', '--vq', path.join(tmp, 'world'), '--out', path.join(tmp, 'x'), '--steps', '1'],
+      /not a VQ folder/,
+    ],
+    [['pretrain', 'sft', '--vq', tmp, '--out', path.join(tmp, 'x'), '--steps', '1'], /lies inside the input --vq/],
     [
       ['pretrain', 'vq', '--out', path.join(tmp, 'y'), '--preset', 'nope', '--steps', '1'],
       /unknown pretrain preset/,

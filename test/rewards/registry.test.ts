@@ -106,3 +106,11 @@ test('registry: a reward out of range throws an internal error naming it', () =>
       e instanceof RewardContractError && /reward "broken": sample 1: 2 is outside/.test(e.message),
   );
 });
+
+test('REWARD_NAMES (what the train config accepts) lists exactly the registry of corl rewards', async () => {
+  const { createRewardRegistry } = await import('../../src/rewards/index.js');
+  const { REWARD_NAMES } = await import('../../src/rewards/names.js');
+  const reg = createRewardRegistry();
+  assert.deepEqual([...REWARD_NAMES.text].sort(), reg.names('text').sort());
+  assert.deepEqual([...REWARD_NAMES.image].sort(), reg.names('image').sort());
+});
