@@ -5,7 +5,7 @@
  *   real            the prompt's real image (the row's `real_image`);
  *   correct_render  other scenes satisfying the same spec: the real scene's objects (same shapes, colours,
  *                   counts) at new random positions and sizes, the spec's relation kept exact;
- *   empty           the background alone;
+ *   empty           the background alone (rendered like the world's images: its noise, if any);
  *   wrong_color     the real scene with one colour-specified object recoloured (colors, color_attr);
  *   wrong_shape     the real scene with one named object turned into a shape the prompt does not name;
  *   wrong_count     the real scene with one object of a named class removed (two-object prompts: that object
@@ -22,7 +22,7 @@
 import { COLORS, SHAPES, SIZES, SIZE_RADIUS, type Color, type Shape } from '../world/attributes.js';
 import { detectObjects, type DetectOptions } from '../world/detect.js';
 import { RELATION_OF, scoreGeneval, type GenevalSpec } from '../world/geneval.js';
-import { createImage, type RgbImage } from '../world/image.js';
+import type { RgbImage } from '../world/image.js';
 import { renderScene, type RenderOptions } from '../world/render.js';
 import { Rng, deriveSeed } from '../world/rng.js';
 import {
@@ -264,7 +264,7 @@ export function renderedCandidates(
   correctScenes(rng, spec, scene, opts.correctRenders ?? 3).forEach((s, k) =>
     add('correct_render', render(s, k), true, s),
   );
-  add('empty', createImage(realImage.width, realImage.height, opts.render?.background ?? [0, 0, 0]), false);
+  add('empty', render({ objects: [] }, 99), false); // the background alone (with the world's noise, if any)
   wrongScenes(rng, spec, scene).forEach((v, k) =>
     add(v.kind, render(v.scene, 100 + k), false, v.scene, v.change),
   );

@@ -280,6 +280,13 @@ export interface RewardValidity {
   not_real: PairStat;
   /** Per kind of incorrect image (null: no such pairs). */
   by_kind: Record<IncorrectKind, PairStat | null>;
+  /** Per kind of incorrect image, the real image left out of the correct side. */
+  by_kind_not_real: Record<IncorrectKind, PairStat | null>;
+  /**
+   * The model's own samples only: base samples judged correct vs base samples judged wrong (the ranking GRPO
+   * sees inside a group).
+   */
+  samples_only: PairStat;
   /** Spearman correlation of the reward with the GenEval check (0/1) over all candidates. */
   spearman: number;
   /** Mean score per kind of candidate (NaN: none). */
@@ -470,6 +477,8 @@ export function rewardValidity(
   };
 }
 
+const NOT_REAL: readonly CorrectKind[] = ['correct_render', 'base_correct'];
+
 /** The statistics of one reward's scores over the candidates. */
 export function rewardStats(
   name: string,
@@ -508,11 +517,15 @@ export function rewardStats(
   return {
     name,
     overall: stat({}) ?? none,
-    not_real: stat({ correct: ['correct_render', 'base_correct'] }) ?? none,
+    not_real: stat({ correct: NOT_REAL }) ?? none,
     by_kind: Object.fromEntries(INCORRECT_KINDS.map((k) => [k, stat({ incorrect: [k] })])) as Record<
       IncorrectKind,
       PairStat | null
     >,
+    by_kind_not_real: Object.fromEntries(
+      INCORRECT_KINDS.map((k) => [k, stat({ correct: NOT_REAL, incorrect: [k] })]),
+    ) as Record<IncorrectKind, PairStat | null>,
+    samples_only: stat({ correct: ['base_correct'], incorrect: ['base_wrong'] }) ?? none,
     spearman: spearman(scores, label),
     mean_by_kind,
     nan: scores.filter((v) => !Number.isFinite(v)).length,
@@ -553,19 +566,24 @@ export const KIND_LABEL: Readonly<Record<CandidateKind, string>> = {
 /** The readable report: pairwise accuracy [95% CI] per reward and kind, Spearman, and mean score per kind. */
 export function formatValidityTable(r: ValidityResult): string {
   const pairsOf = (k: IncorrectKind) => r.rewards.find((x) => x.by_kind[k] !== null)?.by_kind[k]?.pairs ?? 0;
-  const head1 = [
-    'reward',
-    'all pairs',
-    'real image left out',
-    ...INCORRECT_KINDS.map((k) => `vs ${KIND_LABEL[k]}`),
-    'Spearman',
-  ];
+  const head1 = ['reward', 'all pairs', ...INCORRECT_KINDS.map((k) => `vs ${KIND_LABEL[k]}`), 'Spearman'];
   const body1 = r.rewards.map((x) => [
     x.name,
     statCell(x.overall),
-    statCell(x.not_real),
     ...INCORRECT_KINDS.map((k) => statCell(x.by_kind[k])),
     f3(x.spearman),
+  ]);
+  const head1b = [
+    'reward',
+    'all pairs',
+    ...INCORRECT_KINDS.map((k) => `vs ${KIND_LABEL[k]}`),
+    'samples only',
+  ];
+  const body1b = r.rewards.map((x) => [
+    x.name,
+    statCell(x.not_real),
+    ...INCORRECT_KINDS.map((k) => statCell(x.by_kind_not_real[k])),
+    statCell(x.samples_only),
   ]);
   const head2 = ['reward', ...CANDIDATE_KINDS.map((k) => `${KIND_LABEL[k]} (${r.candidates[k]})`)];
   const body2 = r.rewards.map((x) => [x.name, ...CANDIDATE_KINDS.map((k) => f3(x.mean_by_kind[k]))]);
@@ -584,6 +602,11 @@ export function formatValidityTable(r: ValidityResult): string {
       ` pairs: ${INCORRECT_KINDS.map((k) => `${KIND_LABEL[k]} ${pairsOf(k)}`).join(', ')}.` +
       ` Spearman: rank correlation with the GenEval check (0/1) over all candidates.`,
     table(head1, body1),
+    '',
+    'the same with the real image left out of the correct side (other correct renders and base samples judged' +
+      ' correct; the image side scores the real image 1 against itself); samples only: base samples judged' +
+      ' correct vs judged wrong (the ranking GRPO sees inside a group):',
+    table(head1b, body1b),
     '',
     'mean score per kind of candidate (count):',
     table(head2, body2),

@@ -66,6 +66,10 @@ test('pairs: strict wins, ties count half, NaN pairs left out, only within a pro
   assert.equal(s.by_kind.wrong_color!.accuracy, 0.5);
   assert.equal(s.by_kind.wrong_shape!.accuracy, 0);
   assert.equal(s.by_kind.wrong_position, null);
+  assert.equal(s.by_kind_not_real.empty!.accuracy, 0.5); // the render's tie alone
+  assert.equal(s.by_kind_not_real.wrong_color!.accuracy, 0);
+  assert.equal(s.by_kind_not_real.wrong_shape, null, 'prompt 1 has no correct image but the real one');
+  assert.equal(s.samples_only.pairs, 0, 'no base sample judged correct');
   assert.equal(s.by_kind.base_wrong!.pairs, 0);
   assert.equal(s.by_kind.base_wrong!.skipped, 2);
   assert.equal(s.nan, 1);
