@@ -5,6 +5,9 @@
  *   corl pretrain sft --vq DIR --out DIR [--preset world-tiny] [--seconds N | --steps N] [--seed S] [--no-eval] [--json]
  *   corl pretrain all --out DIR [--preset world-tiny] [--seconds N] [--seed S] [--no-eval] [--json]
  *
+ * The default budget of each stage is the preset's step count (reproducible on any machine); --seconds asks
+ * for a time budget instead.
+ *
  * Progress goes to stderr (a bar on a terminal, a line every ~10% otherwise); the result is a short summary on
  * stdout, or one JSON line (pretrain.json's content without the loss logs) with --json.
  */
@@ -143,8 +146,8 @@ export function registerPretrainCommands(program: Command): void {
       .command('vq')
       .description('train the VQ-VAE on world renders and save it as a VQ folder')
       .requiredOption('--out <dir>', 'VQ folder to write')
-      .option('--seconds <s>', "time budget (default: the preset's)", SECONDS)
-      .option('--steps <n>', 'step budget instead of time', STEPS),
+      .option('--seconds <s>', "a time budget instead of the preset's step budget", SECONDS)
+      .option('--steps <n>', "step budget (default: the preset's)", STEPS),
   ).action(async (f: CommonFlags) => {
     checkBudget(f);
     checkPreset(f.preset);
@@ -162,8 +165,8 @@ export function registerPretrainCommands(program: Command): void {
       .option('--vq <dir>', 'VQ folder (corl pretrain vq): build a new model around it')
       .option('--init <dir>', 'or continue training this checkpoint (Cold-SFT, the pilot ablation)')
       .requiredOption('--out <dir>', 'checkpoint folder to write')
-      .option('--seconds <s>', "time budget (default: the preset's)", SECONDS)
-      .option('--steps <n>', 'step budget instead of time', STEPS)
+      .option('--seconds <s>', "a time budget instead of the preset's step budget", SECONDS)
+      .option('--steps <n>', "step budget (default: the preset's)", STEPS)
       .option('--no-eval', 'skip the held-out evaluation'),
   ).action(async (f: CommonFlags) => {
     checkBudget(f);
@@ -195,11 +198,13 @@ export function registerPretrainCommands(program: Command): void {
   common(
     pre
       .command('all')
-      .description(
-        'VQ, vision encoder, then SFT (the preset split of the time budget), then the held-out evaluation',
-      )
+      .description("VQ, vision encoder, then SFT (the preset's step budgets), then the held-out evaluation")
       .requiredOption('--out <dir>', 'checkpoint folder to write (the VQ goes to DIR/vq)')
-      .option('--seconds <s>', "total time budget, split as the preset's (default: the preset's)", SECONDS)
+      .option(
+        '--seconds <s>',
+        "a total time budget instead of the preset's steps, split in the preset's proportions",
+        SECONDS,
+      )
       .option('--no-eval', 'skip the held-out evaluation'),
   ).action(async (f: CommonFlags) => {
     checkPreset(f.preset);

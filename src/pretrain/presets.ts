@@ -3,8 +3,11 @@
  * held-out evaluation. See docs/pretrain.md for the measurements behind the choices.
  *
  *   world-tiny   the default base model for ShapesWorld (model preset world-tiny with a lighter VQ, see
- *                below): VQ 120 s + vision encoder 90 s + SFT 360 s on 2 cores
+ *                below): VQ 1,350 + vision encoder 1,200 + SFT 745 steps (about 120 + 90 + 360 s on 2 idle cores)
  *   world-micro  the unit-test size (model preset test-micro at 32 px): a few seconds each, for tests and CI
+ *
+ * Each stage's default budget is its `steps` (the same seed gives the same base on any machine); `seconds` is
+ * the time budget used when a run asks for one (`--seconds`), split in these proportions by `pretrain all`.
  */
 import { UserError } from '../util/errors.js';
 import { parseConfig, presetConfig, type ULMConfig } from '../model/config.js';
@@ -17,14 +20,22 @@ export interface PretrainPreset {
   description: string;
   /** The ULM config for a tokenizer of `vocabSize` ids (its gen_vision_config is the VQ's). */
   model: (vocabSize: number) => ULMConfig;
-  vq: { seconds: number; batchSize: number; lr: number; restartEvery: number; evalImages: number };
+  vq: {
+    steps: number;
+    seconds: number;
+    batchSize: number;
+    lr: number;
+    restartEvery: number;
+    evalImages: number;
+  };
   /**
    * Vision-encoder pretraining on the world's patch labels (vision.ts), run on the fresh ULM before SFT;
    * `freeze` keeps the ViT fixed during SFT (as a pretrained SigLIP). seconds 0 = no such stage. `steps` is
-   * its budget when SFT gets a step budget (about what `seconds` buys on an idle 2-core machine).
+   * its default budget (about what `seconds` buys on an idle 2-core machine).
    */
   vision: { seconds: number; steps: number; batchSize: number; lr: number; freeze: boolean };
   sft: {
+    steps: number;
     seconds: number;
     lr: number;
     weightDecay: number;
@@ -74,11 +85,12 @@ function worldMicro(vocabSize: number): ULMConfig {
 export const PRETRAIN_PRESETS: Readonly<Record<string, PretrainPreset>> = {
   'world-tiny': {
     name: 'world-tiny',
-    description: 'the default ShapesWorld base: VQ 120 s + vision 90 s + SFT 360 s on 2 cores',
+    description: 'the default ShapesWorld base: VQ 1,350 + vision 1,200 + SFT 745 steps (~10 min on 2 cores)',
     model: (v) => withVQ(presetConfig('world-tiny', { vocabSize: v }), WORLD_TINY_VQ),
-    vq: { seconds: 120, batchSize: 16, lr: 2e-3, restartEvery: 50, evalImages: 256 },
+    vq: { steps: 1350, seconds: 120, batchSize: 16, lr: 2e-3, restartEvery: 50, evalImages: 256 },
     vision: { seconds: 90, steps: 1200, batchSize: 16, lr: 4e-3, freeze: true },
     sft: {
+      steps: 745,
       seconds: 360,
       lr: 2e-3,
       weightDecay: 0.01,
@@ -102,9 +114,10 @@ export const PRETRAIN_PRESETS: Readonly<Record<string, PretrainPreset>> = {
     name: 'world-micro',
     description: 'unit-test size (test-micro at 32 px): seconds, for tests and CI',
     model: worldMicro,
-    vq: { seconds: 4, batchSize: 16, lr: 3e-3, restartEvery: 5, evalImages: 16 },
-    vision: { seconds: 2, steps: 20, batchSize: 16, lr: 4e-3, freeze: true },
+    vq: { steps: 100, seconds: 4, batchSize: 16, lr: 3e-3, restartEvery: 5, evalImages: 16 },
+    vision: { seconds: 2, steps: 200, batchSize: 16, lr: 4e-3, freeze: true },
     sft: {
+      steps: 300,
       seconds: 8,
       lr: 3e-3,
       weightDecay: 0.01,

@@ -99,9 +99,14 @@ function sftStage(r: SftResult): SftStage {
   return { steps: r.steps, seconds: r.seconds, rows: r.rows, final, logs: r.logs };
 }
 
-function budgetOf(b: Budget, presetSeconds: number): { seconds?: number; steps?: number } {
+/**
+ * A stage's budget: the steps or seconds asked for, else the preset's step budget (the default: the same seed
+ * gives the same model on any machine, however busy).
+ */
+function budgetOf(b: Budget, preset: { steps: number }): { seconds?: number; steps?: number } {
   if (b.steps !== undefined) return { steps: b.steps };
-  return { seconds: b.seconds ?? presetSeconds };
+  if (b.seconds !== undefined) return { seconds: b.seconds };
+  return { steps: preset.steps };
 }
 
 /** Trains the VQ of a preset (not saved). */
@@ -117,7 +122,7 @@ export function runVQ(
   return trainVQ({
     params,
     seed,
-    ...budgetOf(budget, v.seconds),
+    ...budgetOf(budget, v),
     batchSize: v.batchSize,
     lr: v.lr,
     restartEvery: v.restartEvery,
@@ -127,12 +132,13 @@ export function runVQ(
 }
 
 /**
- * The vision stage's budget: its own seconds (`visionSeconds`, default the preset's), or the preset's steps
- * when SFT has a step budget.
+ * The vision stage's budget: `visionSeconds` when given; the preset's seconds when SFT has a time budget; else
+ * the preset's steps.
  */
 function visionBudget(preset: PretrainPreset, budget: Budget, visionSeconds?: number): Budget {
-  if (budget.steps !== undefined) return { steps: preset.vision.steps };
-  return { seconds: visionSeconds ?? preset.vision.seconds };
+  if (visionSeconds !== undefined) return { seconds: visionSeconds };
+  if (budget.seconds !== undefined && budget.steps === undefined) return { seconds: preset.vision.seconds };
+  return { steps: preset.vision.steps };
 }
 
 /**
@@ -189,7 +195,7 @@ function sftOptions(preset: PretrainPreset, seed: number, budget: Budget, hooks:
   const s = preset.sft;
   return {
     seed,
-    ...budgetOf(budget, s.seconds),
+    ...budgetOf(budget, s),
     curriculum: s.curriculum,
     lr: s.lr,
     weightDecay: s.weightDecay,
@@ -339,8 +345,9 @@ export function pretrainSFT(
 }
 
 /**
- * `corl pretrain all`: VQ, vision encoder, then SFT (the preset's split of the time budget, or of `seconds` when given, in
- * the preset's proportions), evaluation; DIR = the ULM checkpoint, DIR/vq = the VQ folder.
+ * `corl pretrain all`: VQ, vision encoder, then SFT, then the evaluation; DIR = the ULM checkpoint, DIR/vq = the
+ * VQ folder. The budget is the preset's steps of each stage, or with `seconds` a time budget split in the
+ * preset's proportions of seconds.
  */
 export function pretrainAll(
   o: { preset: string; out: string; seed: number; seconds?: number; eval?: boolean },
@@ -349,12 +356,13 @@ export function pretrainAll(
   const t0 = performance.now();
   const preset = pretrainPreset(o.preset);
   const total = preset.vq.seconds + preset.vision.seconds + preset.sft.seconds;
-  const scale = o.seconds !== undefined ? o.seconds / total : 1;
-  const vqSeconds = preset.vq.seconds * scale;
-  const visionSeconds = preset.vision.seconds * scale;
-  const sftSeconds = preset.sft.seconds * scale;
+  const scale = o.seconds !== undefined ? o.seconds / total : undefined;
+  const timed = (seconds: number): Budget => (scale === undefined ? {} : { seconds: seconds * scale });
+  const vqBudget = timed(preset.vq.seconds);
+  const visionSeconds = scale === undefined ? undefined : preset.vision.seconds * scale;
+  const sftBudget = timed(preset.sft.seconds);
   const report = baseReport(preset, o.seed);
-  const v = runVQ(preset, o.seed, { seconds: vqSeconds }, hooks);
+  const v = runVQ(preset, o.seed, vqBudget, hooks);
   const vqDir = path.join(o.out, 'vq');
   const vqTmp = `${path.resolve(o.out)}-vq.tmp-${process.pid}-${Date.now()}`;
   let run;
@@ -362,7 +370,7 @@ export function pretrainAll(
     report.vq = vqStage(v);
     // kept beside the run while SFT trains, moved into DIR/vq once the checkpoint is written
     saveVQ(v.vq, vqTmp, { preset: preset.name });
-    run = runSFT(preset, v.vq, o.seed, { seconds: sftSeconds }, hooks, visionSeconds);
+    run = runSFT(preset, v.vq, o.seed, sftBudget, hooks, visionSeconds);
   } finally {
     v.vq.dispose();
   }

@@ -160,3 +160,18 @@ test('VQ: a folder whose weights hold NaN is a UserError naming the tensor and t
   );
   assert.equal(torch.liveTensors(), live);
 });
+
+test("pretrain all by default trains each stage for the preset's steps: the same seed gives the same base", () => {
+  const a = path.join(tmp, 'steps-a');
+  const b = path.join(tmp, 'steps-b');
+  const ra = pretrainAll({ preset: 'world-micro', out: a, seed: 2, eval: false });
+  pretrainAll({ preset: 'world-micro', out: b, seed: 2, eval: false });
+  assert.equal(ra.vq!.steps, preset.vq.steps);
+  assert.equal(ra.vision!.steps, preset.vision.steps);
+  assert.equal(ra.sft!.steps, preset.sft.steps);
+  for (const f of ['model.safetensors', 'vq/model.safetensors'])
+    assert.ok(
+      fs.readFileSync(path.join(a, f)).equals(fs.readFileSync(path.join(b, f))),
+      `${f} is byte-identical across two runs of the same seed`,
+    );
+});
