@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { Parser as YamlParser, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 
@@ -108,7 +108,15 @@ export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 export function parseTrainConfig(raw: unknown, source: string, baseDir = process.cwd()): TrainConfig {
   const r = TrainConfigSchema.safeParse(raw);
   if (!r.success) {
-    const problems = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    // Keys come from the file: quote the odd ones, and keep the message on one line.
+    const key = (k: PropertyKey) =>
+      typeof k === 'number' || (typeof k === 'string' && /^[\w-]+$/.test(k))
+        ? String(k)
+        : JSON.stringify(String(k));
+    const problems = r.error.issues
+      .map((i) => `${i.path.map(key).join('.') || '(root)'}: ${i.message}`)
+      .join('; ')
+      .replace(/\p{Cc}|[\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
     throw new UserError(`${source}: invalid config (${problems})`);
   }
   const c = r.data;
@@ -135,6 +143,19 @@ export function loadTrainConfig(file: string, overrides: Record<string, unknown>
     text = readFileSync(file, 'utf8');
   } catch {
     throw new UserError(`cannot read config file ${file}`);
+  }
+  // yaml builds documents recursively: a deeply nested one overflows the stack, and the overflow can leave
+  // V8's regexp engine broken, so that the next YAML parse in the process aborts it (out of memory). Its CST
+  // parser is not recursive: measure the nesting there first (a train config is 3 levels deep).
+  const MAX_DEPTH = 64;
+  const nodes: [unknown, number][] = [...new YamlParser().parse(text)].map((doc) => [doc, 0]);
+  for (let next = nodes.pop(); next !== undefined; next = nodes.pop()) {
+    const [node, depth] = next;
+    if (typeof node !== 'object' || node === null) continue;
+    const type = (node as { type?: unknown }).type;
+    const d = type === 'block-map' || type === 'block-seq' || type === 'flow-collection' ? depth + 1 : depth;
+    if (d > MAX_DEPTH) throw new UserError(`${file}: YAML nested more than ${MAX_DEPTH} levels deep`);
+    for (const child of Object.values(node)) nodes.push([child, d]);
   }
   let raw: unknown;
   try {
