@@ -8,8 +8,20 @@ import { isAbsolute, resolve } from 'node:path';
 import { Parser as YamlParser, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
+import { REWARD_NAMES } from '../rewards/names.js';
 
-const rewardWeights = z.record(z.string(), z.number().min(0));
+/** Reward names (of one modality) with finite weights >= 0; an unknown name is an error at parse time. */
+const rewardWeights = (modality: keyof typeof REWARD_NAMES) =>
+  z.record(z.string(), z.number().min(0).finite()).superRefine((weights, ctx) => {
+    const known: readonly string[] = REWARD_NAMES[modality];
+    for (const name of Object.keys(weights))
+      if (!known.includes(name))
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `unknown ${modality} reward "${name}" (known: ${known.join(', ')})`,
+        });
+  });
 
 export const TrainConfigSchema = z
   .object({
@@ -21,7 +33,13 @@ export const TrainConfigSchema = z
     eval_data: z.string().optional(),
     /** Output folder: metrics.jsonl, samples/, checkpoint-N/, final/. */
     out: z.string(),
-    seed: z.number().int().default(0),
+    /** Random seed, 32-bit (the world's generator and deriveSeed use 32 bits). */
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1)
+      .default(0),
     /** Optimizer steps. */
     steps: z.number().int().positive().default(100),
     /**
@@ -65,8 +83,8 @@ export const TrainConfigSchema = z
     /** Reward functions and weights per modality (src/rewards names). */
     rewards: z
       .object({
-        image: rewardWeights.default({ t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 }),
-        text: rewardWeights.default({ qa_accuracy: 1, format: 1 }),
+        image: rewardWeights('image').default({ t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 }),
+        text: rewardWeights('text').default({ qa_accuracy: 1, format: 1 }),
       })
       .default({ image: { t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 }, text: { qa_accuracy: 1, format: 1 } }),
     /** Image side of the cycle reward without an LPIPS network: SSIM or 1-RMSE (ULM-R1 v2). */
