@@ -117,6 +117,13 @@ export const TrainConfigSchema = z
     save_every: z.number().int().min(0).default(50),
     /** Held-out evaluation rows (0 = no evaluation). */
     eval_rows: z.number().int().min(0).default(64),
+    /**
+     * Held-out evaluation every N steps during training as well (0 = only before and after): after step s
+     * with s % N === 0 and s < steps. The scores go into metrics.jsonl as `eval/…` rows (the report's
+     * held-out curve); the evaluation leaves the training's random streams alone, so the weights are the
+     * same with or without it. Each costs about `eval_rows` image samplings + re-captions + answers.
+     */
+    eval_every: z.number().int().min(0).default(0),
   })
   .strict();
 

@@ -34,6 +34,7 @@ const NOT_FINGERPRINTED = [
   'sample_every',
   'save_every',
   'eval_rows',
+  'eval_every',
   'eval_data',
 ] as const;
 

@@ -123,10 +123,7 @@ export function train(
   const log = new MetricsLog(join(cfg.out, 'metrics.jsonl'));
   log.open(resumed ? start : null);
   let before: HeldOutScores | undefined;
-  if (heldOut && start === 0) {
-    before = evaluateHeldOut(run.policy, heldOut, run.rewards, cfg);
-    log.write({ step: 0, ...prefixed('eval/', before) });
-  }
+  if (heldOut && start === 0) before = evaluateAt(run, heldOut, log, 0);
 
   const save = (step: number) =>
     saveTrainerCheckpoint(
@@ -143,16 +140,16 @@ export function train(
     const m = trainStep(run, step);
     if ((step + 1) % cfg.log_every === 0 || step + 1 === cfg.steps) log.write(m);
     progress?.update(step + 1, statusLine(m));
+    // before the checkpoint: a run resumed from checkpoint-s keeps the eval row of step s (MetricsLog.open)
+    if (heldOut && cfg.eval_every > 0 && (step + 1) % cfg.eval_every === 0 && step + 1 < cfg.steps)
+      evaluateAt(run, heldOut, log, step + 1);
     if (cfg.save_every > 0 && (step + 1) % cfg.save_every === 0 && step + 1 < cfg.steps) save(step + 1);
   }
   progress?.stop();
   save(cfg.steps);
 
   let after: HeldOutScores | undefined;
-  if (heldOut) {
-    after = evaluateHeldOut(run.policy, heldOut, run.rewards, cfg);
-    log.write({ step: cfg.steps, ...prefixed('eval/', after) });
-  }
+  if (heldOut) after = evaluateAt(run, heldOut, log, cfg.steps);
   disposeRun(run);
   return {
     out: cfg.out,
@@ -162,6 +159,27 @@ export function train(
     after,
     seconds: (Date.now() - t0) / 1000,
   };
+}
+
+/**
+ * The held-out evaluation after `step` optimizer steps, logged as `{ step, eval/…, time/eval }`. It samples
+ * with its own fixed-seed generator; the training's random streams (the run's sampler and libtorch's default
+ * generator) are saved and restored around it all the same, so a run evaluated every N steps trains exactly
+ * as one evaluated only before and after (test/rl/eval-every.test.ts).
+ */
+function evaluateAt(run: Run, heldOut: readonly RLExample[], log: MetricsLog, step: number): HeldOutScores {
+  const t0 = performance.now();
+  const sampler = run.sampler.getState();
+  const defaultRng = torch.getRngState();
+  let scores: HeldOutScores;
+  try {
+    scores = evaluateHeldOut(run.policy, heldOut, run.rewards, run.cfg);
+  } finally {
+    run.sampler.setState(sampler);
+    torch.setRngState(defaultRng);
+  }
+  log.write({ step, ...prefixed('eval/', scores), 'time/eval': (performance.now() - t0) / 1000 });
+  return scores;
 }
 
 function buildRun(cfg: TrainConfig, loaded: ReturnType<typeof loadULM>, examples: RLExample[]): Run {
