@@ -122,6 +122,8 @@ async function baseAndRL(
     'stage1',
     out,
     runFields(p, p.stage1, { model: base, data: join(world, 'train.jsonl'), seed, tasks: ['t2i', 'mm2t'] }),
+    {},
+    join(world, 'test.jsonl'),
   );
 
   const refined = await refine(r, p, {
@@ -180,6 +182,7 @@ export async function refine(
       o.out,
       runFields(p, p.stage2, { model: o.from, data: join(o.world, 'stage2', file), seed: o.seed, tasks }),
       o.env,
+      join(o.world, 'test.jsonl'),
     );
   const [gen, mcq, oe] = await r.parallel(o.jobs, [
     branch('gen', 'gen.jsonl', ['t2i']),
@@ -204,20 +207,26 @@ export async function refine(
   return { gen: gen!.model, mcq: mcq!.model, oe: oe!.model, merged: o.merged };
 }
 
-/** Writes DIR/configs/<name>.yaml and runs `corl train` on it as a stage. */
+/**
+ * Writes DIR/configs/<name>.yaml and runs `corl train` on it as a stage. With `evalData` (a world's held-out
+ * test.jsonl) the run evaluates on it as the preset's stage fields say (`eval_rows` rows before, after and
+ * every `eval_every` steps: the report's held-out curves); without, it does not evaluate at all.
+ */
 export async function trainStage(
   r: StageRunner,
   name: string,
   out: string,
   fields: TrainOverrides,
   env: Record<string, string> = {},
+  evalData?: string,
 ): Promise<TrainStageResult> {
   const dir = join(out, 'configs');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}.yaml`);
+  const heldOut = evalData === undefined ? { eval_rows: 0, eval_every: 0 } : { eval_data: evalData };
   writeFileSync(
     file,
-    stringify({ out: join(out, name), eval_rows: 0, save_every: 0, sample_every: 25, ...fields }),
+    stringify({ out: join(out, name), eval_rows: 0, save_every: 0, sample_every: 25, ...fields, ...heldOut }),
   );
   // --overwrite: a rerun of an interrupted stage starts it over in its own folder
   return r.run<TrainStageResult>(name, ['train', '--config', file, '--overwrite', '--json'], env);

@@ -19,6 +19,7 @@ import { flattenEval, type EvalResult } from '../eval/evaluate.js';
 import { GENEVAL_CATEGORIES } from '../world/geneval.js';
 import { readWorldRows } from '../world/dataset.js';
 import {
+  averageWindow,
   curveFromMetrics,
   markBest,
   meanCell,
@@ -135,25 +136,52 @@ export function answersOf(stage: string, r: unknown): Answer[] {
 }
 
 function curves(runs: [string, string][], p: PipelinePreset): Curve[] {
-  const image = Object.keys(p.imageRewards).join(' + ');
+  const imageNames = Object.keys(p.imageRewards);
+  const image = imageNames.join(' + ');
   const have = runs.filter(([, dir]) => existsSync(join(dir, 'metrics.jsonl')));
   const result: Curve[] = [];
   for (const [name, dir] of have) {
     const rows = readMetricsJsonl(join(dir, 'metrics.jsonl'));
+    const steps = Math.max(0, ...rows.map((r) => (typeof r.step === 'number' ? r.step : 0)));
+    const average = averageWindow(steps);
+    // the trainer's held-out rows (eval_every, before and after): { step, eval/gen_reward, ..., eval/n }
+    const evals = rows.filter((r) => typeof r['eval/n'] === 'number');
+    const caption =
+      `Faint: each step's value (a few prompts per step, so noisy); bold: the mean of the last ${average} ` +
+      `steps (from step ${average} on)` +
+      (evals.length === 0
+        ? '.'
+        : `; markers: held-out evaluation on ${String(evals[0]!['eval/n'])} test rows (one image per prompt, ` +
+          `fixed seed; greedy answers) at steps ${evals.map((r) => String(r.step)).join(', ')}.`);
+    // a run that does not train generation has no image rewards: its held-out image reward means nothing
+    const trainsGen = rows.some((r) => 't2i/reward' in r);
+    const genevalIsTheReward = trainsGen && imageNames.length === 1 && imageNames[0] === 'geneval';
     result.push(
       curveFromMetrics(rows, {
         id: `rewards-${name}`,
         title: `${name}: training reward`,
         keys: ['t2i/reward', 'mm2t/reward'],
         names: [`generation (${image})`, 'understanding (accuracy + format)'],
-        smooth: 0.8,
+        average,
+        heldOut: [
+          ...(trainsGen
+            ? [{ key: 'eval/gen_reward', name: `held-out generation (${image})`, colourOf: 0 }]
+            : []),
+          ...(genevalIsTheReward ? [] : [{ key: 'eval/geneval', name: 'held-out GenEval (scene parser)' }]),
+        ],
+        caption,
       }),
       curveFromMetrics(rows, {
         id: `accuracy-${name}`,
         title: `${name}: answer accuracy and format`,
         keys: ['mm2t/rewards/qa_accuracy/mean', 'mm2t/rewards/format/mean'],
         names: ['accuracy', 'format'],
-        smooth: 0.8,
+        average,
+        heldOut: [
+          { key: 'eval/accuracy', name: 'held-out accuracy', colourOf: 0 },
+          { key: 'eval/format', name: 'held-out format', colourOf: 1 },
+        ],
+        caption,
       }),
     );
   }

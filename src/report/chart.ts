@@ -1,10 +1,12 @@
 /**
  * Inline SVG line charts for the report: no script and no library, so the page renders offline and in any
- * browser. Axes with "nice" ticks (1-2-5 steps), light grid lines, one colour per series, a legend below the
- * plot; null / non-finite points break the line instead of being drawn.
+ * browser. Axes with "nice" ticks (1-2-5 steps), light grid lines, one colour per series (or per group of
+ * series: `colour`), a legend below the plot; null / non-finite points break the line instead of being drawn.
+ * Series styles: `line` (bold), `faint` (thin and pale, under the rest: raw per-step values) and `markers`
+ * (a marker at every point joined by a thin line, over the rest: held-out evaluations).
  */
 import { escapeHtml } from './escape.js';
-import type { Curve } from './schema.js';
+import type { Curve, SeriesStyle } from './schema.js';
 
 /** Tableau 10: distinct hues that stay distinguishable for most colour-vision deficiencies. */
 export const SERIES_COLOURS = [
@@ -85,6 +87,27 @@ export function hasData(curve: Curve): boolean {
   return curve.series.some((s) => segments(s.points).length > 0);
 }
 
+/** Drawing order: faint series under bold lines under held-out markers. */
+const STYLE_LAYER: Record<SeriesStyle, number> = { faint: 0, line: 1, markers: 2 };
+const STROKE: Record<SeriesStyle, string> = {
+  line: 'stroke-width="2"',
+  faint: 'stroke-width="1" stroke-opacity="0.35"',
+  markers: 'stroke-width="1.25"',
+};
+/** The legend's strokes, a little heavier than the plot's so that a 22-pixel sample reads. */
+const LEGEND_STROKE: Record<SeriesStyle, string> = {
+  line: 'stroke-width="2.5"',
+  faint: 'stroke-width="1.5" stroke-opacity="0.45"',
+  markers: 'stroke-width="1.25"',
+};
+
+/** A point marker: small dots on lines; held-out points larger, white-rimmed so they stand out on the lines. */
+function marker(style: SeriesStyle, x: number, y: number, colour: string): string {
+  return style === 'markers'
+    ? `<circle cx="${r2(x)}" cy="${r2(y)}" r="3.75" fill="${colour}" stroke="#fff" stroke-width="1.25"/>`
+    : `<circle cx="${r2(x)}" cy="${r2(y)}" r="2.5" fill="${colour}"/>`;
+}
+
 /** Renders `curve` as an `<svg class="report-chart">` (call only when `hasData(curve)`). */
 export function renderChartSvg(curve: Curve): string {
   const runs = curve.series.map((s) => segments(s.points));
@@ -103,8 +126,21 @@ export function renderChartSvg(curve: Curve): string {
   const y0 = MARGIN.top + plotH;
   const y1 = MARGIN.top;
 
+  const colourOf = (i: number) => {
+    const c = curve.series[i]!.colour ?? i;
+    return SERIES_COLOURS[c % SERIES_COLOURS.length];
+  };
+  const styleOf = (i: number): SeriesStyle => curve.series[i]!.style ?? 'line';
+
   // Legend layout: items left to right, wrapping to new rows.
-  const legend: { x: number; row: number; name: string; colour: string; empty: boolean }[] = [];
+  const legend: {
+    x: number;
+    row: number;
+    name: string;
+    colour: string;
+    style: SeriesStyle;
+    empty: boolean;
+  }[] = [];
   let lx = MARGIN.left;
   let row = 0;
   curve.series.forEach((s, i) => {
@@ -115,7 +151,7 @@ export function renderChartSvg(curve: Curve): string {
       row++;
       lx = MARGIN.left;
     }
-    legend.push({ x: lx, row, name: label, colour: SERIES_COLOURS[i % SERIES_COLOURS.length], empty });
+    legend.push({ x: lx, row, name: label, colour: colourOf(i), style: styleOf(i), empty });
     lx += w;
   });
   const height = PLOT_HEIGHT + (row + 1) * LEGEND_ROW + 6;
@@ -159,33 +195,42 @@ export function renderChartSvg(curve: Curve): string {
       `<text class="axis-label" font-size="14" fill="#333" x="14" y="${cy}" text-anchor="middle" transform="rotate(-90 14 ${cy})">${escapeHtml(curve.yLabel)}</text>`,
     );
   }
-  // Series: one path each (M starts a new run after a gap); markers where points are few or isolated.
-  curve.series.forEach((s, i) => {
-    const colour = SERIES_COLOURS[i % SERIES_COLOURS.length];
+  // Series: one path each (M starts a new run after a gap); faint ones first, markers last (on top).
+  const order = curve.series.map((_, i) => i);
+  order.sort((a, b) => STYLE_LAYER[styleOf(a)] - STYLE_LAYER[styleOf(b)]);
+  // Dots on plain lines where points are few (or isolated); in a chart of faint and held-out series, only
+  // isolated points get them, so that the held-out markers are the only dots.
+  const styled = curve.series.some((s) => s.style === 'faint' || s.style === 'markers');
+  for (const i of order) {
+    const s = curve.series[i]!;
+    const colour = colourOf(i);
+    const style = styleOf(i);
     const sRuns = runs[i] as [number, number][][];
-    if (sRuns.length === 0) return;
+    if (sRuns.length === 0) continue;
     const d = sRuns.map((run) => 'M' + run.map(([x, y]) => `${r2(sx(x))} ${r2(sy(y))}`).join('L')).join('');
     const nPoints = sRuns.reduce((a, r) => a + r.length, 0);
-    parts.push(`<g class="series" data-series="${escapeHtml(s.name)}">`);
+    const styleAttr = s.style === undefined ? '' : ` data-style="${s.style}"`;
+    parts.push(`<g class="series" data-series="${escapeHtml(s.name)}"${styleAttr}>`);
     parts.push(
-      `<path class="report-series" d="${d}" stroke="${colour}" stroke-width="2" fill="none" stroke-linejoin="round"><title>${escapeHtml(s.name)}</title></path>`,
+      `<path class="report-series" d="${d}" stroke="${colour}" ${STROKE[style]} fill="none" stroke-linejoin="round"><title>${escapeHtml(s.name)}</title></path>`,
     );
     for (const run of sRuns) {
-      if (nPoints > 40 && run.length > 1) continue;
-      for (const [x, y] of run)
-        parts.push(`<circle cx="${r2(sx(x))}" cy="${r2(sy(y))}" r="2.5" fill="${colour}"/>`);
+      if (style === 'faint') continue;
+      if (style === 'line' && run.length > 1 && (styled || nPoints > 40)) continue;
+      for (const [x, y] of run) parts.push(marker(style, sx(x), sy(y), colour));
     }
     parts.push('</g>');
-  });
-  // Legend.
+  }
+  // Legend: each item drawn as its series is.
   parts.push('<g class="legend" font-size="13" fill="#333">');
   for (const it of legend) {
     const y = PLOT_HEIGHT + it.row * LEGEND_ROW + 8;
     const dash = it.empty ? ' stroke-dasharray="3 3"' : '';
     parts.push(
-      `<line x1="${it.x}" x2="${it.x + 22}" y1="${y}" y2="${y}" stroke="${it.colour}" stroke-width="2.5"${dash}/>`,
-      `<text x="${it.x + 28}" y="${y}" dominant-baseline="middle">${escapeHtml(it.name)}</text>`,
+      `<line x1="${it.x}" x2="${it.x + 22}" y1="${y}" y2="${y}" stroke="${it.colour}" ${LEGEND_STROKE[it.style]}${dash}/>`,
     );
+    if (it.style === 'markers' && !it.empty) parts.push(marker('markers', it.x + 11, y, it.colour));
+    parts.push(`<text x="${it.x + 28}" y="${y}" dominant-baseline="middle">${escapeHtml(it.name)}</text>`);
   }
   parts.push('</g></svg>');
   return parts.join('');

@@ -54,6 +54,8 @@ const YSchema = z.preprocess(
   z.number().nullable(),
 );
 
+export const SeriesStyleSchema = z.enum(['line', 'faint', 'markers']);
+
 export const CurveSchema = z
   .object({
     id: z.string().min(1),
@@ -67,6 +69,14 @@ export const CurveSchema = z
         .object({
           name: z.string(),
           points: z.array(z.tuple([z.number(), YSchema])),
+          /**
+           * How the series is drawn: `line` (the default), `faint` (thin and pale: raw per-step values under
+           * their moving average) or `markers` (a marker at every point, joined by a thin line: held-out
+           * evaluations every few steps).
+           */
+          style: SeriesStyleSchema.optional(),
+          /** Colour index into the chart palette (default: the series' index): related series share one. */
+          colour: z.number().int().min(0).optional(),
         })
         .strict(),
     ),
@@ -174,6 +184,7 @@ export type Cell = z.infer<typeof CellSchema>;
 export type ReportTable = z.infer<typeof TableSchema>;
 export type ReportTableInput = z.input<typeof TableSchema>;
 export type Curve = z.infer<typeof CurveSchema>;
+export type SeriesStyle = z.infer<typeof SeriesStyleSchema>;
 export type Grid = z.infer<typeof GridSchema>;
 export type Answer = z.infer<typeof AnswerSchema>;
 export type StageStatus = z.infer<typeof StageStatusSchema>;

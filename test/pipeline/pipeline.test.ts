@@ -1,6 +1,7 @@
 /**
  * `corl pipeline --preset world-micro` end to end: killed after stage 1, then rerun with the same folder, it
- * resumes after the last finished stage and writes a report whose main table has every stage.
+ * resumes after the last finished stage and writes a report whose main table has every stage, and whose
+ * training curves carry the held-out evaluations of the runs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,6 +45,7 @@ test('the micro pipeline resumes after an interruption and reports every stage',
     tables: { id: string; columns: string[]; rows: { label: string; cells: unknown[] }[] }[];
     stages: { name: string; status: string }[];
     grids: { rows: { images: (string | null)[] }[] }[];
+    curves: { id: string; series: { name: string; style?: string; points: [number, number | null][] }[] }[];
   };
   const main = report.tables.find((t) => t.id === 'main')!;
   assert.deepEqual(
@@ -58,4 +60,23 @@ test('the micro pipeline resumes after an interruption and reports every stage',
   for (const img of report.grids[0]!.rows.flatMap((row) => row.images))
     assert.ok(img && existsSync(join(out, img)), `${img}`);
   assert.ok(existsSync(join(out, 'report.html')));
+
+  // held-out evaluation during training (the preset's eval_every) on the world's test split, in the curves
+  assert.match(readFileSync(join(out, 'configs', 'stage1.yaml'), 'utf8'), /eval_data: .*test\.jsonl/);
+  const rewards = report.curves.find((c) => c.id === 'rewards-stage1')!;
+  // 2 steps, shorter than the 10-step moving average: the raw values stand alone, with the held-out markers
+  assert.deepEqual(
+    rewards.series.filter((s) => s.style !== 'markers').map((s) => s.style),
+    ['faint', 'faint'],
+  );
+  assert.deepEqual(
+    rewards.series.find((s) => s.name.startsWith('held-out generation'))!.points.map(([x]) => x),
+    [0, 1, 2],
+    'held-out points before, during and after stage 1',
+  );
+  const accuracy = report.curves.find((c) => c.id === 'accuracy-stage2-gen')!;
+  assert.ok(
+    accuracy.series.some((s) => s.style === 'markers' && s.points.length === 2),
+    'a generation-only branch still shows its held-out accuracy (before and after)',
+  );
 });

@@ -1,8 +1,11 @@
-/** A synthetic report for the report tests: tables, two curves, a 3x4 grid of small PNGs, answers, stages. */
+/**
+ * A synthetic report for the report tests: tables, two curves (one with faint, moving-average and held-out
+ * series, one of plain lines as older reports have), a 3x4 grid of small PNGs, answers, stages.
+ */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import { markBest, meanCell, type ReportInput } from '../../src/report/index.js';
+import { markBest, meanCell, trailingMean, type ReportInput } from '../../src/report/index.js';
 
 export const XSS_PROMPT = 'a red <script>alert("x")</script> circle & "friends"';
 
@@ -125,22 +128,28 @@ export function buildFixture(dir: string, opts: { missing?: string[] } = {}): Re
   };
 
   const steps = Array.from({ length: 60 }, (_, s) => s);
+  const t2i = steps.map((s): [number, number | null] => [
+    s,
+    s === 20 ? NaN : 0.3 + 0.005 * s + 0.05 * rand(),
+  ]);
+  // the new styles (raw values faint under their moving average, held-out markers) beside an old-style series
   const reward = {
     id: 'reward',
     title: 'Reward per step',
     x: 'step',
     yLabel: 'reward',
     series: [
-      {
-        name: 't2i/reward',
-        points: steps.map((s): [number, number | null] => [
-          s,
-          s === 20 ? NaN : 0.3 + 0.005 * s + 0.05 * rand(),
-        ]),
-      },
+      { name: 't2i/reward', points: t2i, style: 'faint' as const, colour: 0 },
+      { name: 't2i/reward (mean of last 10 steps)', points: trailingMean(t2i, 10), colour: 0 },
       {
         name: 'mm2t/reward',
         points: steps.map((s): [number, number | null] => [s, s % 17 === 5 ? null : 0.5 + 0.004 * s]),
+      },
+      {
+        name: 'held-out generation',
+        points: [0, 20, 40, 59].map((s): [number, number] => [s, 0.32 + s / 250]),
+        style: 'markers' as const,
+        colour: 0,
       },
     ],
   };

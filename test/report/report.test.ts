@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   cellTitle,
+  averageWindow,
   ciHalfWidth,
   curveFromMetrics,
   escapeHtml,
@@ -18,6 +19,7 @@ import {
   renderReport,
   renderReportHtml,
   tQuantile975,
+  trailingMean,
   writeReport,
   type ReportInput,
   type ReportTableInput,
@@ -131,7 +133,9 @@ test('renderer: tables, charts and embedded images', () => {
     // Best cells bold, n on hover.
     assert.match(html, /<td class="num best" title="n = 200"><strong>0\.710<\/strong><\/td>/);
     // The NaN at step 20 breaks the t2i line into two runs.
-    const t2i = html.match(/data-series="t2i\/reward"><path class="report-series" d="([^"]+)"/);
+    const t2i = html.match(
+      /data-series="t2i\/reward" data-style="faint"><path class="report-series" d="([^"]+)"/,
+    );
     assert.ok(t2i);
     assert.equal(t2i[1]!.match(/M/g)?.length, 2);
     assert.ok(!/NaN|undefined/.test(html), 'no NaN or undefined printed');
@@ -226,7 +230,7 @@ test('writeReport / readReport round trip; atomic files; corrupt report is a Use
   }
 });
 
-test('curveFromMetrics: skips steps without the key, NaN/null break the line, EMA smoothing', () => {
+test('curveFromMetrics: skips steps without the key, NaN/null break the line', () => {
   const rows = [
     { step: 0, reward: 1, 't2i/reward': 0 },
     { step: 1, reward: 3 },
@@ -249,7 +253,194 @@ test('curveFromMetrics: skips steps without the key, NaN/null break the line, EM
     [0, 0],
     [2, 1],
   ]);
-  const s = curveFromMetrics(rows, { id: 'r', title: 'R', keys: ['reward'], smooth: 0.5 });
-  // debiased EMA: 1; (0.25 + 1.5) / 0.75 = 2.333; gap; (0.875 + 2.5) / 0.875 ...
-  close(s.series[0]!.points[1]![1] as number, (0.5 * 0.5 * 1 + 0.5 * 3) / 0.75);
+});
+
+test('trailingMean against hand-computed values; averageWindow is 10 steps or 10% of the run', () => {
+  const pts: [number, number | null][] = [
+    [1, 1],
+    [2, 3],
+    [3, 5],
+    [4, null],
+    [5, 10],
+    [8, 2],
+  ];
+  // window 3: (x-3, x] -> {1}, {1,2}, {1,2,3}, {2,3,4}, {3,4,5}, {6,7,8}; nulls left out of the means
+  assert.deepEqual(trailingMean(pts, 3), [
+    [1, 1],
+    [2, 2],
+    [3, 3],
+    [4, 4], // (3 + 5) / 2
+    [5, 7.5], // (5 + 10) / 2
+    [8, 2],
+  ]);
+  // window 1 is the raw series (a null stays null: nothing finite in its window)
+  assert.deepEqual(trailingMean(pts, 1), pts);
+  // a window longer than the run: the running mean
+  assert.deepEqual(
+    trailingMean(pts, 100).map(([, y]) => y),
+    [1, 2, 3, 3, 19 / 4, 21 / 5],
+  );
+  assert.deepEqual(trailingMean([[0, null]], 5), [[0, null]]);
+  // full windows only: from x = first x + window - 1 (the window of 3 at x = 3 holds steps 1, 2, 3)
+  assert.deepEqual(trailingMean(pts, 3, { full: true }), [
+    [1, null],
+    [2, null],
+    [3, 3],
+    [4, 4],
+    [5, 7.5],
+    [8, 2],
+  ]);
+  assert.throws(() => trailingMean(pts, 0), /positive/);
+  assert.equal(averageWindow(2), 10);
+  assert.equal(averageWindow(80), 10);
+  assert.equal(averageWindow(300), 30);
+});
+
+test('curveFromMetrics: average -> faint raw + bold mean in one colour; held-out keys -> markers', () => {
+  // a run of 12 steps with held-out rows at steps 0, 6 and 12 (the trainer's eval_every 6)
+  const rows: Record<string, unknown>[] = [
+    { step: 0, 'eval/gen_reward': 0.5, 'eval/accuracy': 0.25, 'eval/n': 8 },
+  ];
+  for (let s = 1; s <= 12; s++) {
+    rows.push({ step: s, 't2i/reward': s % 2, 'mm2t/reward': s === 3 ? NaN : 1 });
+    if (s % 6 === 0)
+      rows.push({ step: s, 'eval/gen_reward': 0.5 + s / 100, 'eval/accuracy': 0.5, 'eval/n': 8 });
+  }
+  const c = curveFromMetrics(rows, {
+    id: 'r',
+    title: 'R',
+    keys: ['t2i/reward', 'mm2t/reward', 'mm2t/missing'],
+    names: ['gen', 'und', 'nothing'],
+    average: 'auto',
+    heldOut: [
+      { key: 'eval/gen_reward', name: 'held-out gen', colourOf: 0 },
+      { key: 'eval/accuracy', name: 'held-out acc' },
+    ],
+  });
+  assert.deepEqual(
+    c.series.map((s) => [s.name, s.style, s.colour]),
+    [
+      ['gen (per step)', 'faint', 0],
+      ['gen (mean of last 10 steps)', undefined, 0],
+      ['und (per step)', 'faint', 1],
+      ['und (mean of last 10 steps)', undefined, 1],
+      ['nothing', undefined, 2], // no data: one empty series, the legend says so
+      ['held-out gen', 'markers', 0],
+      ['held-out acc', 'markers', 4],
+    ],
+  );
+  assert.equal(c.series[0]!.points.length, 12);
+  // the mean of t2i at step 12: steps 3..12, five odd steps of ten = 0.5; none before the window is full
+  assert.deepEqual(c.series[1]!.points[11], [12, 0.5]);
+  assert.deepEqual(
+    c.series[1]!.points.slice(0, 10).map(([, y]) => y),
+    [null, null, null, null, null, null, null, null, null, 0.5],
+  );
+  // NaN at step 3 is a gap in the raw line and left out of the mean: steps 1..10 without 3 -> 9 ones
+  assert.deepEqual(c.series[2]!.points[2], [3, null]);
+  assert.deepEqual(c.series[3]!.points[9], [10, 1]);
+  assert.deepEqual(c.series[5]!.points, [
+    [0, 0.5],
+    [6, 0.56],
+    [12, 0.62],
+  ]);
+  // a fixed window
+  const w3 = curveFromMetrics(rows, { id: 'r', title: 'R', keys: ['t2i/reward'], average: 3 });
+  assert.equal(w3.series[1]!.name, 't2i/reward (mean of last 3 steps)');
+  assert.deepEqual(w3.series[1]!.points.slice(0, 4), [
+    [1, null],
+    [2, null],
+    [3, 2 / 3],
+    [4, 1 / 3],
+  ]);
+  // a run shorter than its window: the raw values alone, no mean series
+  const short = curveFromMetrics(rows.slice(0, 4), {
+    id: 's',
+    title: 'S',
+    keys: ['t2i/reward'],
+    average: 'auto',
+  });
+  assert.deepEqual(
+    short.series.map((s) => [s.name, s.style]),
+    [['t2i/reward (per step)', 'faint']],
+  );
+  assert.throws(() => curveFromMetrics(rows, { id: 'r', title: 'R', keys: ['x'], average: 0 }), /positive/);
+});
+
+test('schema: a chart with held-out points and styles is valid, an old one without too; bad styles not', () => {
+  const meta = {
+    title: 't',
+    preset: 'p',
+    created: '2025-06-01T12:00:00.000Z',
+    wall_seconds: 1,
+    machine: { cpus: 2, threads: 2 },
+    corl_version: '0.1.0',
+    command: 'corl',
+  };
+  const old = { id: 'old', title: 'old', x: 'step', series: [{ name: 'a', points: [[0, 1]] }] };
+  const styled = {
+    id: 'new',
+    title: 'new',
+    x: 'step',
+    series: [
+      { name: 'raw', points: [[0, 1]], style: 'faint', colour: 0 },
+      { name: 'mean', points: [[0, 1]], colour: 0 },
+      { name: 'held-out', points: [[0, 0.5]], style: 'markers', colour: 0 },
+    ],
+  };
+  const r = parseReport({ meta, curves: [old, styled] });
+  assert.deepEqual(r.curves[0], old, 'an old chart reads back as it was (no fields added)');
+  assert.equal(r.curves[1]!.series[2]!.style, 'markers');
+  const bad = structuredClone(styled);
+  (bad.series[0] as Record<string, unknown>).style = 'dotted';
+  (bad.series[1] as Record<string, unknown>).colour = -1;
+  assert.throws(
+    () => parseReport({ meta, curves: [bad] }),
+    (e: Error) =>
+      /curves\.0\.series\.0\.style/.test(e.message) && /curves\.0\.series\.1\.colour/.test(e.message),
+  );
+});
+
+test('renderer: faint raw values under a bold mean, held-out markers on top, each in the legend', () => {
+  const dir = tmp();
+  try {
+    const report = parseReport(buildFixture(dir));
+    const html = renderReportHtml(report, dir);
+    const svg = html.match(/<svg class="report-chart" data-curve-id="reward"[\s\S]*?<\/svg>/)![0];
+    const groups = [
+      ...svg.matchAll(/<g class="series" data-series="([^"]+)"(?: data-style="(\w+)")?>([\s\S]*?)<\/g>/g),
+    ];
+    // drawing order: faint, then lines, then markers
+    assert.deepEqual(
+      groups.map((g) => [g[1], g[2]]),
+      [
+        ['t2i/reward', 'faint'],
+        ['t2i/reward (mean of last 10 steps)', undefined],
+        ['mm2t/reward', undefined],
+        ['held-out generation', 'markers'],
+      ],
+    );
+    const body = (k: number) => groups[k]![3]!;
+    const blue = '#1f77b4'; // colour 0: the raw series, its mean and the held-out markers
+    assert.match(body(0), new RegExp(`stroke="${blue}" stroke-width="1" stroke-opacity="0.35"`));
+    assert.ok(!body(0).includes('<circle'), 'no markers on the faint series');
+    assert.match(body(1), new RegExp(`stroke="${blue}" stroke-width="2"`));
+    assert.ok(!body(1).includes('<circle'), 'no dots on the mean line');
+    assert.match(body(2), /stroke="#2ca02c"/, "a series without a colour gets its index's (2)");
+    assert.equal(body(3).match(/<circle [^>]*r="3.75" fill="#1f77b4" stroke="#fff"/g)?.length, 4);
+    assert.equal(body(3).match(/M/g)?.length, 1, 'the markers are joined by one line');
+    const legend = svg.match(/<g class="legend"[\s\S]*$/)![0];
+    assert.deepEqual(
+      [...legend.matchAll(/<text [^>]*>([^<]*)<\/text>/g)].map((m) => m[1]),
+      ['t2i/reward', 't2i/reward (mean of last 10 steps)', 'mm2t/reward', 'held-out generation'],
+    );
+    assert.match(legend, /stroke-width="1.5" stroke-opacity="0.45"/);
+    assert.equal(legend.match(/<circle /g)?.length, 1, 'the held-out legend item has a marker');
+    // the old-style chart renders as before: plain lines, dots at its few points, no styles
+    const acc = html.match(/<svg class="report-chart" data-curve-id="accuracy"[\s\S]*?<\/svg>/)![0];
+    assert.ok(!acc.includes('data-style'));
+    assert.equal(acc.match(/<circle [^>]*r="2.5"/g)?.length, 12);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
