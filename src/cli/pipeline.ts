@@ -9,11 +9,16 @@ interface PipelineFlags {
   seed: number;
   jobs: number;
   imageRewards?: string;
+  recipe: string;
+  seeds?: number;
 }
 
 const IMAGE_REWARDS_HELP =
-  'image rewards of stage 1 and the generation branch: "paper" (cycle + TIM, the default), "geneval", or ' +
+  'image rewards of stage 1 and the generation branch, replacing the recipe\'s: "paper" (cycle + TIM), "geneval", or ' +
   'names with weights "geneval=1,t2i_ti_sim=0.5"';
+
+const RECIPE_HELP =
+  'RL recipe: "corl" (the default, chosen by measurement: docs/recipe.md) or "paper" (Table 5 of the paper as written)';
 
 export function registerPipelineCommands(program: Command): void {
   program
@@ -30,7 +35,14 @@ export function registerPipelineCommands(program: Command): void {
     .option('--base <dir>', 'start from this pretrained base instead of pretraining one')
     .option('--seed <n>', 'seed', parseSeedOption, 0)
     .option('--jobs <n>', 'stages run side by side', parseIntOption(1, 64), 2)
+    .option(
+      '--seeds <n>',
+      'run the recipe for seeds S..S+n-1 (DIR/seed-S, ...) and report mean ± 95% interval over them',
+      parseIntOption(1, 100),
+      1,
+    )
     .option('--image-rewards <list>', IMAGE_REWARDS_HELP)
+    .option('--recipe <name>', RECIPE_HELP, 'corl')
     .action(async (f: PipelineFlags) => {
       const { runPipeline } = await import('../pipeline/pipeline.js');
       const r = await runPipeline(f);
@@ -53,6 +65,7 @@ export function registerPipelineCommands(program: Command): void {
     )
     .option('--jobs <n>', 'runs side by side', parseIntOption(1, 64), 2)
     .option('--image-rewards <list>', IMAGE_REWARDS_HELP)
+    .option('--recipe <name>', RECIPE_HELP, 'corl')
     .action(async (f: PipelineFlags & { seeds: number; steps?: number }) => {
       const { runPilot, writePilotReport } = await import('../pipeline/pilot.js');
       const t0 = Date.now();
@@ -64,6 +77,7 @@ export function registerPipelineCommands(program: Command): void {
         runners: r.runner,
         seconds: (Date.now() - t0) / 1000,
         imageRewards: f.imageRewards,
+        recipe: f.recipe,
       });
       console.log(`pilot finished; report: ${report}`);
     });

@@ -85,6 +85,17 @@ export interface Accuracy {
   n: number;
 }
 
+/** Each evaluated item's score, in eval-set order (the same items give the same order for every model). */
+export interface EvalItems {
+  /** Per generation prompt: its category and the share of its images judged correct. */
+  geneval: { tag: GenevalCategory; correct: number }[];
+  /** Per question: 1 or 0 (MCQ, open-ended). */
+  mcq: number[];
+  oe: number[];
+  /** Per POPE question: the parsed answer and the truth. */
+  pope: { pred: 'yes' | 'no' | null; gold: 'yes' | 'no' }[];
+}
+
 export interface EvalResult {
   geneval: {
     overall: number;
@@ -99,6 +110,8 @@ export interface EvalResult {
   pope: (PopeMetrics & { splits: Partial<Record<PopeSplit, PopeMetrics>> }) | null;
   format: { rate: number; n: number; by_family: Partial<Record<QuestionFamily, Accuracy>> } | null;
   seconds: number;
+  /** Per item, for intervals (intervals.ts): absent in results written before it existed. */
+  items?: EvalItems;
   examples?: {
     family: string;
     kind: string;
@@ -233,6 +246,7 @@ export function evaluate(
   return torch.noGrad(() => {
     // ---- generation (GenEval-style)
     let geneval: EvalResult['geneval'] = null;
+    const items: EvalItems = { geneval: [], mcq: [], oe: [], pope: [] };
     if (routed.gen.length > 0) {
       const gen = new torch.Generator(opts.seed ?? 0);
       const results: { tag: GenevalCategory; correct: boolean }[] = [];
@@ -259,6 +273,13 @@ export function evaluate(
         results.push(...scored.results);
         objects += scored.objects;
         tick(images.length);
+      }
+      for (let k = 0; k * G < results.length; k++) {
+        const mine = results.slice(k * G, (k + 1) * G);
+        items.geneval.push({
+          tag: mine[0]!.tag,
+          correct: mine.filter((r) => r.correct).length / mine.length,
+        });
       }
       const s = summariseGeneval(results);
       geneval = {
@@ -301,16 +322,24 @@ export function evaluate(
           });
         return { key: r.qa_kind ?? 'unknown', score: s };
       });
-    const fam = (items: { key: string; score: number }[]) =>
-      items.length === 0
+    const fam = (scores: { key: string; score: number }[], keep: number[]) => {
+      keep.push(...scores.map((i) => i.score));
+      return scores.length === 0
         ? null
-        : { accuracy: mean(items.map((i) => i.score)), n: items.length, by_kind: accuracyBy(items) };
-    const mcq = fam(scored('mcq', (r, a) => mcqAccuracy(a, r.qa_solution!, r.qa_problem)));
-    const oe = fam(scored('oe', (r, a) => oeAccuracy(a, r.qa_solution!)));
+        : { accuracy: mean(scores.map((i) => i.score)), n: scores.length, by_kind: accuracyBy(scores) };
+    };
+    const mcq = fam(
+      scored('mcq', (r, a) => mcqAccuracy(a, r.qa_solution!, r.qa_problem)),
+      items.mcq,
+    );
+    const oe = fam(
+      scored('oe', (r, a) => oeAccuracy(a, r.qa_solution!)),
+      items.oe,
+    );
 
     let pope: EvalResult['pope'] = null;
     if (routed.pope.length > 0) {
-      const items = routed.pope.map((r) => ({
+      const popeItems = routed.pope.map((r) => ({
         pred: parseYesNo(answers.get(r)!),
         gold: (r.qa_answer === 'yes' ? 'yes' : 'no') as 'yes' | 'no',
         split: r.pope_split,
@@ -318,10 +347,11 @@ export function evaluate(
       scored('pope', (r, a) => (parseYesNo(a) === r.qa_answer ? 1 : 0));
       const splits: Partial<Record<PopeSplit, PopeMetrics>> = {};
       for (const s of POPE_SPLITS) {
-        const sub = items.filter((i) => i.split === s);
+        const sub = popeItems.filter((i) => i.split === s);
         if (sub.length > 0) splits[s] = popeMetrics(sub);
       }
-      pope = { ...popeMetrics(items), splits };
+      pope = { ...popeMetrics(popeItems), splits };
+      items.pope = popeItems.map(({ pred, gold }) => ({ pred, gold }));
     }
 
     let format: EvalResult['format'] = null;
@@ -347,6 +377,7 @@ export function evaluate(
       pope,
       format,
       seconds: (performance.now() - t0) / 1000,
+      items,
     };
     if (keep > 0) result.examples = examples;
     return result;
@@ -402,5 +433,6 @@ export function flattenEval(r: EvalResult): Record<string, number> {
     for (const [s, m] of Object.entries(r.pope.splits)) out[`pope/${s}/accuracy`] = m.accuracy;
   }
   if (r.format) out['format/rate'] = r.format.rate;
+  if (r.mcq && r.oe && r.pope) out['understanding/mean'] = (r.mcq.accuracy + r.oe.accuracy + r.pope.f1) / 3;
   return out;
 }

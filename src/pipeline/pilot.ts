@@ -20,8 +20,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { checkOutDir, claimDir } from '../util/output-dir.js';
-import { buildWorld, evalArgs, refine, trainStage, type TrainStageResult } from './pipeline.js';
-import { pipelinePreset, rewardsNote, runFields, type PipelinePreset } from './presets.js';
+import { buildWorld, evalArgs, refine, runIdentity, trainStage, type TrainStageResult } from './pipeline.js';
+import { pipelinePreset, recipeNote, rewardsNote, runFields, type PipelinePreset } from './presets.js';
 import { StageRunner } from './stages.js';
 import { SCORE_COLUMNS, combineScores, meta, scoreCells, scores } from './report.js';
 import { markBest, writeReport, type ReportTableInput } from '../report/index.js';
@@ -43,6 +43,8 @@ export interface PilotOptions {
   jobs?: number;
   /** Replaces the preset's image rewards (parseImageRewards: "paper", "geneval", "name=w,..."). */
   imageRewards?: string;
+  /** The RL recipe (recipes.ts). */
+  recipe?: string;
 }
 
 export interface PilotSeedResult {
@@ -55,7 +57,7 @@ export interface PilotSeedResult {
 export async function runPilot(
   o: PilotOptions,
 ): Promise<{ dir: string; seeds: PilotSeedResult[]; runner: StageRunner[] }> {
-  const p = pipelinePreset(o.preset, { imageRewards: o.imageRewards });
+  const p = pipelinePreset(o.preset, { imageRewards: o.imageRewards, recipe: o.recipe });
   const out = resolve(o.out);
   const base = resolve(o.base);
   if (o.seeds < 1) throw new UserError('--seeds must be at least 1');
@@ -66,7 +68,7 @@ export async function runPilot(
   const runners: StageRunner[] = [];
   for (let seed = 0; seed < o.seeds; seed++) {
     process.stderr.write(`corl pilot: seed ${seed + 1}/${o.seeds}\n`);
-    const r = new StageRunner(join(out, `seed-${seed}`), `pilot-${p.name}`);
+    const r = new StageRunner(join(out, `seed-${seed}`), `pilot ${runIdentity(p)}`);
     runners.push(r);
     results.push(
       await pilotSeed(
@@ -233,6 +235,7 @@ export function writePilotReport(o: {
   runners: StageRunner[];
   seconds: number;
   imageRewards?: string;
+  recipe?: string;
 }): string {
   return writeReport(o.dir, {
     meta: meta(
@@ -241,7 +244,8 @@ export function writePilotReport(o: {
       o.seconds,
       [
         'Generation columns come from the model a strategy ships for generation, understanding columns from its understanding model.',
-        rewardsNote(pipelinePreset(o.preset, { imageRewards: o.imageRewards })),
+        rewardsNote(pipelinePreset(o.preset, { imageRewards: o.imageRewards, recipe: o.recipe })),
+        recipeNote(pipelinePreset(o.preset, { imageRewards: o.imageRewards, recipe: o.recipe })),
       ],
     ),
     tables: pilotTables(o.seeds),

@@ -19,9 +19,16 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { TEMP_ENTRY, checkOutDir, claimDir, clearOwnEntries } from '../util/output-dir.js';
-import { runFields, pipelinePreset, type PipelinePreset, type TrainOverrides } from './presets.js';
+import {
+  branchFields,
+  runFields,
+  pipelinePreset,
+  type PipelinePreset,
+  type TrainOverrides,
+} from './presets.js';
+import type { Stage2Branch } from './recipes.js';
 import { StageRunner } from './stages.js';
-import { buildPipelineReport } from './report.js';
+import { buildPipelineReport, type PipelineRun } from './report.js';
 
 export interface PipelineOptions {
   preset: string;
@@ -33,6 +40,10 @@ export interface PipelineOptions {
   jobs?: number;
   /** Replaces the preset's image rewards (parseImageRewards: "paper", "geneval", "name=w,..."). */
   imageRewards?: string;
+  /** The RL recipe (recipes.ts): "corl" (default) or "paper". */
+  recipe?: string;
+  /** Seeds (default 1): one pipeline each, seeds `seed` .. `seed + seeds - 1`, and one report over them. */
+  seeds?: number;
 }
 
 export interface TrainStageResult {
@@ -52,36 +63,57 @@ export interface PipelineModels {
   merged: string;
 }
 
+/**
+ * The whole recipe in `out` (one seed), or with `seeds` > 1 one pipeline per seed in `out/seed-S` and a
+ * report over all of them in `out`. Rerunning the same command resumes.
+ */
 export async function runPipeline(o: PipelineOptions): Promise<{ report: string; seconds: number }> {
   const t0 = Date.now();
-  const p = pipelinePreset(o.preset, { imageRewards: o.imageRewards });
+  const p = pipelinePreset(o.preset, { imageRewards: o.imageRewards, recipe: o.recipe });
   const out = resolve(o.out);
   const seed = o.seed ?? 0;
-  const jobs = o.jobs ?? 2;
-  const env: Record<string, string> = jobs > 1 ? { CORL_BLAS_THREADS: '1' } : {};
+  const seeds = o.seeds ?? 1;
+  const log = (l: string) => process.stderr.write(l + '\n');
   checkOutDir(out, { kind: 'pipeline', resumable: true, inputs: [['--base', o.base]] });
   claimDir(out, 'pipeline');
-  clearOwnEntries(out, 'pipeline', (name) => TEMP_ENTRY.test(name)); // leftovers of an interrupted run
-  const r = new StageRunner(out, p.name);
-  const log = (l: string) => process.stderr.write(l + '\n');
-  log(`corl pipeline (${p.name}) -> ${out}`);
-
-  const world = join(out, 'world');
-  await buildWorld(r, p, world, seed);
-
-  const models = await baseAndRL(r, p, out, world, seed, env, jobs, o.base);
-
-  const evals = await evaluateAll(r, p, models, world, seed, env, jobs);
-  const report = await buildPipelineReport({
-    out,
-    preset: p,
-    runner: r,
-    models,
-    evals,
-    seconds: (Date.now() - t0) / 1000,
-  });
+  const runs: PipelineRun[] = [];
+  for (let k = 0; k < seeds; k++) {
+    const dir = seeds === 1 ? out : join(out, `seed-${seed + k}`);
+    if (seeds > 1) log(`corl pipeline: seed ${seed + k} (${k + 1} of ${seeds})`);
+    runs.push(await runSeed(p, dir, seed + k, o));
+  }
+  const report = await buildPipelineReport({ out, preset: p, runs, seconds: (Date.now() - t0) / 1000 });
   log(`report: ${report}`);
   return { report, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** One seed of the recipe in `dir`: world, base, stage 1, stage 2, merge, evaluations. */
+async function runSeed(
+  p: PipelinePreset,
+  dir: string,
+  seed: number,
+  o: PipelineOptions,
+): Promise<PipelineRun> {
+  const jobs = o.jobs ?? 2;
+  const env: Record<string, string> = jobs > 1 ? { CORL_BLAS_THREADS: '1' } : {};
+  checkOutDir(dir, { kind: 'pipeline', resumable: true, inputs: [['--base', o.base]] });
+  claimDir(dir, 'pipeline');
+  clearOwnEntries(dir, 'pipeline', (name) => TEMP_ENTRY.test(name)); // leftovers of an interrupted run
+  const runner = new StageRunner(dir, runIdentity(p));
+  process.stderr.write(`corl pipeline (${p.name}, recipe ${p.recipe.name}, seed ${seed}) -> ${dir}\n`);
+  const world = join(dir, 'world');
+  await buildWorld(runner, p, world, seed);
+  const models = await baseAndRL(runner, p, dir, world, seed, env, jobs, o.base);
+  const evals = await evaluateAll(runner, p, models, world, seed, env, jobs);
+  return { dir, seed, runner, models, evals };
+}
+
+/** What a pipeline folder holds a run of: a rerun resumes only the same preset, recipe and rewards. */
+export function runIdentity(p: PipelinePreset): string {
+  const image = Object.entries(p.imageRewards)
+    .map(([k, w]) => `${k}=${w}`)
+    .join(',');
+  return `${p.name}, recipe ${p.recipe.name}, image rewards ${image}`;
 }
 
 /** base -> stage 1 -> three stage-2 branches -> merge; returns every model's folder. */
@@ -175,12 +207,17 @@ export async function refine(
     merged: string;
   },
 ): Promise<{ gen: string; mcq: string; oe: string; merged: string }> {
-  const branch = (name: string, file: string, tasks: string[]) => () =>
+  const branch = (name: Stage2Branch, file: string, tasks: string[]) => () =>
     trainStage(
       r,
       `${o.prefix}-${name}`,
       o.out,
-      runFields(p, p.stage2, { model: o.from, data: join(o.world, 'stage2', file), seed: o.seed, tasks }),
+      runFields(p, branchFields(p, name), {
+        model: o.from,
+        data: join(o.world, 'stage2', file),
+        seed: o.seed,
+        tasks,
+      }),
       o.env,
       join(o.world, 'test.jsonl'),
     );

@@ -4,6 +4,9 @@
  */
 import { UserError } from '../util/errors.js';
 import { createRewardRegistry } from '../rewards/index.js';
+import { PAPER_IMAGE_REWARDS, recipeByName, withRecipe, type Recipe, type Stage2Branch } from './recipes.js';
+
+export { PAPER_IMAGE_REWARDS } from './recipes.js';
 
 /** Fields of a train config (src/rl/config.ts) that a preset sets. */
 export type TrainOverrides = Record<string, unknown>;
@@ -17,22 +20,24 @@ export interface PipelinePreset {
   /** `corl eval` size: generation prompts (4 images each) and questions per family. */
   eval: { genPrompts: number; maxQuestions: number; examples: number };
   /**
-   * The image rewards (name -> weight) of stage 1 and of the stage-2 generation branch; the text side is
-   * always accuracy + format. Paper: cycle consistency + TIM.
+   * The image rewards (name -> weight) of stage 1 and of the stage-2 generation branch (the recipe's, or
+   * --image-rewards); the text side is always accuracy + format. Paper: cycle consistency + TIM.
    */
   imageRewards: Record<string, number>;
-  /** Stage 1, unified RL (paper: beta 0, G 8, lambda 0.8). */
+  /** Stage 1, unified RL (paper: beta 0, G 8, lambda 0.8): the preset's sizes, then the recipe's settings. */
   stage1: TrainOverrides;
-  /** Stage 2, refined RL, per branch (paper: KL to the reference, G 16, lower lr). */
+  /** Stage 2, refined RL, every branch (paper: KL to the reference, G 16, lower lr). */
   stage2: TrainOverrides;
+  /** Stage 2 per branch (the paper's batch differs by branch). */
+  stage2Branch: Partial<Record<Stage2Branch, TrainOverrides>>;
+  /** The RL recipe applied (recipes.ts). */
+  recipe: Recipe;
   /** Gaussian merge band (paper code: lambda 2). */
   mergeLambda: number;
   /** Prompts shown in the report's image grid (one image per stage each). */
   gridPrompts: number;
 }
 
-/** The paper's generation rewards: bidirectional cycle consistency and text-image matching. */
-export const PAPER_IMAGE_REWARDS = { t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 };
 /** The understanding rewards of every stage and branch. */
 export const TEXT_REWARDS = { qa_accuracy: 1, format: 1 };
 
@@ -56,13 +61,13 @@ export function rewardsFor(p: PipelinePreset, tasks: readonly string[]): TrainOv
   };
 }
 
-const PRESETS: Record<string, PipelinePreset> = {
+/** The sizes of each preset (the recipe fills in the rest). */
+const PRESETS: Record<string, Omit<PipelinePreset, 'recipe' | 'stage2Branch' | 'imageRewards'>> = {
   'world-tiny': {
     name: 'world-tiny',
     world: { train: 2000, test: 200 },
     pretrain: 'world-tiny',
     eval: { genPrompts: 48, maxQuestions: 96, examples: 4 },
-    imageRewards: PAPER_IMAGE_REWARDS,
     stage1: {
       steps: 80,
       batch_size: 4,
@@ -94,7 +99,6 @@ const PRESETS: Record<string, PipelinePreset> = {
     world: { train: 40, test: 12 },
     pretrain: 'world-micro',
     eval: { genPrompts: 4, maxQuestions: 6, examples: 2 },
-    imageRewards: PAPER_IMAGE_REWARDS,
     stage1: {
       steps: 2,
       batch_size: 2,
@@ -154,11 +158,42 @@ export function parseImageRewards(text: string): Record<string, number> {
   return out;
 }
 
-/** A preset by name, with the image rewards replaced when `imageRewards` is given. */
-export function pipelinePreset(name: string, o: { imageRewards?: string } = {}): PipelinePreset {
-  const p = PRESETS[name];
-  if (!p) throw new UserError(`unknown preset "${name}" (known: ${Object.keys(PRESETS).join(', ')})`);
-  return o.imageRewards === undefined ? p : { ...p, imageRewards: parseImageRewards(o.imageRewards) };
+/**
+ * A preset by name with a recipe applied (default `corl`, recipes.ts), and the image rewards replaced when
+ * `imageRewards` is given.
+ */
+export function pipelinePreset(
+  name: string,
+  o: { imageRewards?: string; recipe?: string } = {},
+): PipelinePreset {
+  const sizes = PRESETS[name];
+  if (!sizes) throw new UserError(`unknown preset "${name}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  const recipe = recipeByName(o.recipe ?? 'corl');
+  const stage2 = withRecipe(sizes.stage2, recipe.stage2);
+  const stage2Branch: PipelinePreset['stage2Branch'] = {};
+  for (const [b, fields] of Object.entries(recipe.stage2Branch ?? {}))
+    stage2Branch[b as Stage2Branch] = withRecipe(stage2, fields);
+  return {
+    ...sizes,
+    recipe,
+    stage1: withRecipe(sizes.stage1, recipe.stage1),
+    stage2,
+    stage2Branch,
+    imageRewards: o.imageRewards === undefined ? recipe.imageRewards : parseImageRewards(o.imageRewards),
+  };
+}
+
+/** A stage-2 branch's fields: every branch's, then its own. */
+export function branchFields(p: PipelinePreset, branch: Stage2Branch): TrainOverrides {
+  return p.stage2Branch[branch] ?? p.stage2;
+}
+
+/** One line for the report cards: the recipe and where it departs from the paper. */
+export function recipeNote(p: PipelinePreset): string {
+  const r = p.recipe;
+  return r.departures.length === 0
+    ? `Recipe "${r.name}": ${r.description}.`
+    : `Recipe "${r.name}" (${r.description}); it departs from the paper in: ${r.departures.join('; ')}. The paper's recipe is one flag away: --recipe paper.`;
 }
 
 export const PIPELINE_PRESETS = Object.keys(PRESETS);

@@ -15,7 +15,8 @@ import {
   toRGBImages,
   writePNG,
 } from '../model/index.js';
-import { flattenEval, type EvalResult } from '../eval/evaluate.js';
+import { flattenEval, type EvalItems, type EvalResult } from '../eval/evaluate.js';
+import { evalIntervals, pairedDelta, type HeadlineKey } from '../eval/intervals.js';
 import { GENEVAL_CATEGORIES } from '../world/geneval.js';
 import { readWorldRows } from '../world/dataset.js';
 import {
@@ -31,7 +32,7 @@ import {
   type ReportInput,
   type ReportTableInput,
 } from '../report/index.js';
-import { rewardsNote, type PipelinePreset } from './presets.js';
+import { recipeNote, rewardsNote, type PipelinePreset } from './presets.js';
 import type { StageRunner } from './stages.js';
 import type { EvalResults, PipelineModels } from './pipeline.js';
 
@@ -42,6 +43,7 @@ export const SCORE_COLUMNS: [string, string][] = [
   ['MCQ', 'mcq/accuracy'],
   ['OE', 'oe/accuracy'],
   ['POPE F1', 'pope/f1'],
+  ['und. mean', 'understanding/mean'],
   ['format', 'format/rate'],
 ];
 
@@ -52,9 +54,51 @@ export function scores(r: unknown): Record<string, number> {
   return r === null || r === undefined ? {} : flattenEval(r as EvalResult);
 }
 
-/** A row of cells from several seeds' flat scores (mean +- 95% CI when there is more than one). */
-export function scoreCells(perSeed: Record<string, number>[]): Cell[] {
-  return SCORE_COLUMNS.map(([, k]) => meanCell(perSeed.map((s) => s[k] ?? NaN)));
+/**
+ * A row of cells from several seeds' flat scores (mean +- 95% t-interval over seeds when there is more than
+ * one), or from one evaluation with `intervals`, its 95% item intervals (bootstrap, src/eval/intervals.ts).
+ */
+export function scoreCells(perSeed: Record<string, number>[], intervals?: Record<string, number>): Cell[] {
+  return SCORE_COLUMNS.map(([, k]) => {
+    const cell = meanCell(perSeed.map((s) => s[k] ?? NaN));
+    const ci = intervals?.[k];
+    if (cell !== null && 'mean' in cell && perSeed.length === 1 && ci !== undefined && Number.isFinite(ci))
+      cell.ci = ci;
+    return cell;
+  });
+}
+
+/** The items of an eval result (empty families when it has none). */
+export function itemsOf(r: unknown): EvalItems {
+  return (r as EvalResult | null)?.items ?? { geneval: [], mcq: [], oe: [], pope: [] };
+}
+
+/** Generation items from one model and understanding items from another (as combineScores). */
+export function combineItems(gen: EvalItems, und: EvalItems): EvalItems {
+  return { geneval: gen.geneval, mcq: und.mcq, oe: und.oe, pope: und.pope };
+}
+
+/** The columns of the change-against-the-base table: the headline scores. */
+export const DELTA_COLUMNS: [string, HeadlineKey][] = [
+  ['GenEval', 'geneval/overall'],
+  ['MCQ', 'mcq/accuracy'],
+  ['OE', 'oe/accuracy'],
+  ['POPE F1', 'pope/f1'],
+  ['und. mean', 'understanding/mean'],
+];
+
+/**
+ * Each row's change against the base: over several seeds the mean of the per-seed differences +- its
+ * t-interval; for one seed the difference on the same items +- the paired bootstrap interval.
+ */
+export function deltaCells(base: EvalItems[], row: EvalItems[]): Cell[] {
+  const perSeed = base.map((b, i) => pairedDelta(b, row[i]!, i));
+  return DELTA_COLUMNS.map(([, k]) => {
+    const cell = meanCell(perSeed.map((d) => d.delta[k]));
+    if (cell !== null && 'mean' in cell && perSeed.length === 1 && Number.isFinite(perSeed[0]!.ci[k]))
+      cell.ci = perSeed[0]!.ci[k];
+    return cell;
+  });
 }
 
 /** Generation scores from one model and understanding scores from another (CoRL ships two). */
@@ -188,65 +232,142 @@ function curves(runs: [string, string][], p: PipelinePreset): Curve[] {
   return result.filter((c) => c.series.some((s) => s.points.length > 0));
 }
 
-export async function buildPipelineReport(o: {
-  out: string;
-  preset: PipelinePreset;
+/** One seed's pipeline run: its folder, stage runner, models and eval results. */
+export interface PipelineRun {
+  dir: string;
+  seed: number;
   runner: StageRunner;
   models: PipelineModels;
   evals: EvalResults;
+}
+
+/** The rows of the main and change tables: label and, per seed, flat scores and items. */
+function tableRows(runs: PipelineRun[]): [string, Record<string, number>[], EvalItems[]][] {
+  const per = (
+    f: (
+      s: Record<keyof PipelineModels, Record<string, number>>,
+      i: Record<keyof PipelineModels, EvalItems>,
+    ) => [Record<string, number>, EvalItems],
+  ) =>
+    runs.map((r) => {
+      const s = Object.fromEntries(Object.entries(r.evals).map(([k, v]) => [k, scores(v)])) as Record<
+        keyof PipelineModels,
+        Record<string, number>
+      >;
+      const it = Object.fromEntries(Object.entries(r.evals).map(([k, v]) => [k, itemsOf(v)])) as Record<
+        keyof PipelineModels,
+        EvalItems
+      >;
+      return f(s, it);
+    });
+  const row = (
+    label: string,
+    f: Parameters<typeof per>[0],
+  ): [string, Record<string, number>[], EvalItems[]] => {
+    const xs = per(f);
+    return [label, xs.map((x) => x[0]), xs.map((x) => x[1])];
+  };
+  return [
+    row('base (pretrained)', (s, i) => [s.base, i.base]),
+    row('stage 1: unified RL', (s, i) => [s.stage1, i.stage1]),
+    row('stage 2: generation', (s, i) => [s.gen, i.gen]),
+    row('stage 2: MCQ', (s, i) => [s.mcq, i.mcq]),
+    row('stage 2: OE', (s, i) => [s.oe, i.oe]),
+    row('MCQ + OE merged', (s, i) => [s.merged, i.merged]),
+    row('CoRL (gen: stage 2 generation, und: merged)', (s, i) => [
+      combineScores(s.gen, s.merged),
+      combineItems(i.gen, i.merged),
+    ]),
+  ];
+}
+
+/**
+ * The report card of a pipeline run over one seed or several (`runs`, one per seed): the main table and the
+ * change against the base over every seed (one seed: 95% item intervals; several: mean +- 95% t-interval
+ * over seeds), curves, image grid and answers of the first seed, every stage's timing.
+ */
+export async function buildPipelineReport(o: {
+  out: string;
+  preset: PipelinePreset;
+  runs: PipelineRun[];
   seconds: number;
 }): Promise<string> {
-  const { out, evals } = o;
-  const s = Object.fromEntries(Object.entries(evals).map(([k, v]) => [k, scores(v)])) as Record<
-    keyof PipelineModels,
-    Record<string, number>
-  >;
-  const rows: [string, Record<string, number>][] = [
-    ['base (pretrained)', s.base],
-    ['stage 1: unified RL', s.stage1],
-    ['stage 2: generation', s.gen],
-    ['stage 2: MCQ', s.mcq],
-    ['stage 2: OE', s.oe],
-    ['MCQ + OE merged', s.merged],
-    ['CoRL (gen: stage 2 generation, und: merged)', combineScores(s.gen, s.merged)],
-  ];
+  const { out, runs } = o;
+  const first = runs[0]!;
+  const several = runs.length > 1;
+  const rows = tableRows(runs);
+  const spread = several
+    ? `± is the 95% t-interval of the mean over ${runs.length} seeds (${runs.map((r) => r.seed).join(', ')}).`
+    : '± is the 95% interval of one evaluation over its items (bootstrap; GenEval resamples prompts).';
   const main: ReportTableInput = {
     id: 'main',
-    title: 'Every stage on the held-out split',
-    caption: `GenEval-style: ${o.preset.eval.genPrompts} prompts x 4 images, scene parser; MCQ / OE / POPE: greedy answers, up to ${o.preset.eval.maxQuestions} questions each.`,
+    title: several
+      ? `Every stage on the held-out split, mean over ${runs.length} seeds`
+      : 'Every stage on the held-out split',
+    caption:
+      `GenEval-style: ${o.preset.eval.genPrompts} prompts x 4 images, scene parser; MCQ / OE / POPE: greedy ` +
+      `answers, up to ${o.preset.eval.maxQuestions} questions each; und. mean = (MCQ + OE + POPE F1) / 3. ${spread}`,
     row_header: 'model',
     columns: SCORE_COLUMNS.map(([c]) => c),
-    rows: rows.map(([label, sc]) => ({ label, cells: scoreCells([sc]) })),
+    rows: rows.map(([label, sc, items]) => ({
+      label,
+      cells: scoreCells(sc, several ? undefined : evalIntervals(items[0]!)),
+    })),
+  };
+  const baseItems = rows[0]![2];
+  const delta: ReportTableInput = {
+    id: 'delta',
+    title: 'Change against the base',
+    caption:
+      (several
+        ? `Each model minus the base of its seed, mean over ${runs.length} seeds ± the 95% t-interval of the per-seed changes.`
+        : 'Each model minus the base on the same held-out items; ± is the paired 95% bootstrap interval.') +
+      ' A change whose interval includes 0 is no change.',
+    row_header: 'model',
+    columns: DELTA_COLUMNS.map(([c]) => c),
+    rows: rows.slice(1).map(([label, , items]) => ({ label, cells: deltaCells(baseItems, items) })),
   };
   markBest(main);
-  const world = join(out, 'world');
+  const world = join(first.dir, 'world');
   const prompts = readWorldRows(join(world, 'eval', 'gen.jsonl'))
     .slice(0, o.preset.gridPrompts)
     .map((r) => r.prompt);
   const gridModels: [string, string][] = [
-    ['base', o.models.base],
-    ['stage1', o.models.stage1],
-    ['stage2-gen', o.models.gen],
+    ['base', first.models.base],
+    ['stage1', first.models.stage1],
+    ['stage2-gen', first.models.gen],
   ];
   const report: ReportInput = {
     meta: meta(`CoRL on ShapesWorld (${o.preset.name})`, o.preset.name, o.seconds, [
       'Scores are fractions in [0, 1] on held-out scenes of the embedded ShapesWorld.',
       'The CoRL row scores generation with the stage-2 generation branch and understanding with the merged MCQ + OE model.',
       rewardsNote(o.preset),
+      recipeNote(o.preset),
+      ...(several
+        ? [`Curves, images and answers: seed ${first.seed} (${relative(out, first.dir) || '.'}).`]
+        : []),
     ]),
-    tables: [main],
+    tables: [main, delta],
     curves: curves(
       [
-        ['stage1', join(out, 'stage1')],
-        ['stage2-gen', join(out, 'stage2-gen')],
-        ['stage2-mcq', join(out, 'stage2-mcq')],
-        ['stage2-oe', join(out, 'stage2-oe')],
+        ['stage1', join(first.dir, 'stage1')],
+        ['stage2-gen', join(first.dir, 'stage2-gen')],
+        ['stage2-mcq', join(first.dir, 'stage2-mcq')],
+        ['stage2-oe', join(first.dir, 'stage2-oe')],
       ],
       o.preset,
     ),
     grids: imageGrid(out, gridModels, prompts),
-    answers: (Object.keys(evals) as (keyof PipelineModels)[]).flatMap((k) => answersOf(k, evals[k])),
-    stages: o.runner.timeline.map((t) => ({ name: t.name, status: t.status, seconds: t.seconds })),
+    answers: (Object.keys(first.evals) as (keyof PipelineModels)[]).flatMap((k) =>
+      answersOf(k, first.evals[k]),
+    ),
+    stages: runs.flatMap((r) =>
+      r.runner.timeline.map((t) => ({
+        name: several ? `seed ${r.seed}: ${t.name}` : t.name,
+        status: t.status,
+        seconds: t.seconds,
+      })),
+    ),
   };
   return writeReport(out, report).htmlPath;
 }

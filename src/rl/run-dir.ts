@@ -14,7 +14,6 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { UserError } from '../util/errors.js';
 import {
   TEMP_ENTRY,

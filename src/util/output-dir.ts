@@ -50,6 +50,7 @@ const OWN_ENTRIES: Record<OutputKind, readonly RegExp[]> = {
     /^pipeline\.json$/,
     /^report\.(json|html)$/,
     /^report-images$/,
+    /^seed-\d+$/,
   ],
   pilot: [/^seed-\d+$/, /^report\.(json|html)$/, /^report-images$/],
 };
