@@ -34,13 +34,13 @@ export const RECIPES: Readonly<Record<string, Recipe>> = {
     description:
       'the default: verifiable GenEval reward, per-task advantages, CFG log-probs (docs/recipe.md)',
     imageRewards: { geneval: 1 },
-    stage1: { advantage: 'separate', image_logprob_mode: 'cfg' },
+    stage1: { advantage: 'separate', image_logprob_mode: 'cfg', lr: 5e-5 },
     stage2: { image_logprob_mode: 'cfg' },
     departures: [
       'generation reward: the exact GenEval check (scene parser) instead of cycle + TIM, which rank correct images first in only 58% of pairs of the base model\u2019s own samples on this world (docs/rewards.md)',
       'advantages per task (advantage: separate) instead of one joint reward: the answers\u2019 advantage is not image-reward noise',
       'image log-probs of the CFG mixture that was sampled (image_logprob_mode: cfg) instead of the conditional logits',
-      'learning rates 1e-4 / 5e-5 and batches of 4 / 2 prompts for a 1.3M-parameter model on 2 CPU cores (paper: 4e-6 / 1e-6, 16 / 16-32 on 8 GPUs)',
+      'learning rates 5e-5 / 5e-5 and batches of 4 / 2 prompts for a 1.3M-parameter model on 2 CPU cores (paper: 4e-6 / 1e-6, 16 / 16-32 on 8 GPUs)',
     ],
   },
   paper: {
