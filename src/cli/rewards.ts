@@ -1,5 +1,5 @@
 /**
- * `corl rewards check`: how valid are the image rewards on this world? (src/rewards/validity.ts)
+ * `corl rewards check`: how valid are the image rewards on this world? (src/rl/validity/validity.ts)
  *
  *   corl rewards check --model DIR --data FILE_OR_WORLD_DIR [--prompts 48] [--seed 0] [--json]
  *                      [--images-per-prompt 4] [--correct-renders 3] [--cfg 5] [--temperature 1]
@@ -26,7 +26,7 @@ import { asGenevalSpec } from '../rewards/geneval-reward.js';
 import { RowImages, readWorldRowLines } from '../world/dataset.js';
 import { renderScene, type RenderOptions } from '../world/render.js';
 import { deriveSeed } from '../world/rng.js';
-import type { ValidityRow } from '../rewards/validity.js';
+import type { ValidityRow } from '../rl/validity/validity.js';
 
 interface CheckFlags {
   model: string;
@@ -171,8 +171,8 @@ export function registerRewardsCommands(program: Command): void {
 
       const torch = await import('../torch/index.js');
       const { loadULM } = await import('../model/checkpoint.js');
-      const { rewardValidity, formatValidityTable } = await import('../rewards/validity.js');
-      const { alternativeRows } = await import('../rewards/validity-alternatives.js');
+      const { rewardValidity, formatValidityTable } = await import('../rl/validity/validity.js');
+      const { alternativeRows } = await import('../rl/validity/alternatives.js');
       torch.applyDefaultThreads();
       const { model, tokenizer } = loadULM(f.model);
       const bar = progress('rewards check');

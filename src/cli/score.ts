@@ -1,11 +1,11 @@
 /**
  * `corl score --task mcq|oe|format|pope --input FILE.jsonl [--json]`: scores completions with the answer
- * scorers of src/eval/answers.ts. Each input line is {"completion": "...", "solution": "..."} (+ "problem"
+ * scorers of src/world/answers.ts. Each input line is {"completion": "...", "solution": "..."} (+ "problem"
  * for MCQ option texts). With --json it prints one line {"reward": r} per input, then {"mean": m, "n": k};
  * without, one summary line.
  */
 import { Option, type Command } from 'commander';
-import { SCORE_TASKS, scoreAnswer, type ScoreTask } from '../eval/answers.js';
+import { SCORE_TASKS, scoreAnswer, type ScoreTask } from '../world/answers.js';
 import { UserError } from '../util/errors.js';
 import { readJsonl } from '../util/jsonl.js';
 

@@ -44,7 +44,7 @@ import {
   parseYesNo,
   popeMetrics,
   type PopeMetrics,
-} from './answers.js';
+} from '../world/answers.js';
 
 /** A world row with its image (when absent, the row's scene is rendered at the model's image size). */
 export type EvalRow = WorldRow & { image?: RgbImage };

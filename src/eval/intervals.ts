@@ -10,7 +10,7 @@
  * understanding mean (MCQ + OE + POPE F1) / 3.
  */
 import { Rng } from '../world/rng.js';
-import { popeMetrics } from './answers.js';
+import { popeMetrics } from '../world/answers.js';
 import type { EvalItems } from './evaluate.js';
 
 export const HEADLINE_KEYS = [

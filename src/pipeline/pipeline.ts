@@ -29,6 +29,9 @@ import {
 import type { Stage2Branch } from './recipes.js';
 import { StageRunner } from './stages.js';
 import { buildPipelineReport, type PipelineRun } from './report.js';
+import type { EvalResults, PipelineModels } from './types.js';
+
+export type { EvalResults, PipelineModels } from './types.js';
 
 export interface PipelineOptions {
   preset: string;
@@ -51,16 +54,6 @@ export interface TrainStageResult {
   model: string;
   steps: number;
   seconds: number;
-}
-
-/** Where a stage's model lives once it has run. */
-export interface PipelineModels {
-  base: string;
-  stage1: string;
-  gen: string;
-  mcq: string;
-  oe: string;
-  merged: string;
 }
 
 /**
@@ -268,8 +261,6 @@ export async function trainStage(
   // --overwrite: a rerun of an interrupted stage starts it over in its own folder
   return r.run<TrainStageResult>(name, ['train', '--config', file, '--overwrite', '--json'], env);
 }
-
-export type EvalResults = Record<keyof PipelineModels, unknown>;
 
 /** `corl eval` of every model on the held-out split, two at a time. */
 async function evaluateAll(

@@ -4,12 +4,18 @@
  */
 import { UserError } from '../util/errors.js';
 import { createRewardRegistry } from '../rewards/index.js';
-import { PAPER_IMAGE_REWARDS, recipeByName, withRecipe, type Recipe, type Stage2Branch } from './recipes.js';
+import {
+  PAPER_IMAGE_REWARDS,
+  recipeByName,
+  withRecipe,
+  type Recipe,
+  type Stage2Branch,
+  type TrainOverrides,
+} from './recipes.js';
+
+export type { TrainOverrides } from './recipes.js';
 
 export { PAPER_IMAGE_REWARDS } from './recipes.js';
-
-/** Fields of a train config (src/rl/config.ts) that a preset sets. */
-export type TrainOverrides = Record<string, unknown>;
 
 export interface PipelinePreset {
   name: string;

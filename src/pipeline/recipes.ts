@@ -8,7 +8,9 @@
  *           (ULM-R1). Steps are scaled so each run sees as many prompts as the preset's default run.
  */
 import { UserError } from '../util/errors.js';
-import type { TrainOverrides } from './presets.js';
+
+/** Fields of a train config (src/rl/config.ts) that a preset or a recipe sets. */
+export type TrainOverrides = Record<string, unknown>;
 
 export type Stage2Branch = 'gen' | 'mcq' | 'oe';
 

@@ -34,7 +34,7 @@ import {
 } from '../report/index.js';
 import { recipeNote, rewardsNote, type PipelinePreset } from './presets.js';
 import type { StageRunner } from './stages.js';
-import type { EvalResults, PipelineModels } from './pipeline.js';
+import type { EvalResults, PipelineModels } from './types.js';
 
 /** Score columns: [label, flattenEval key]. */
 export const SCORE_COLUMNS: [string, string][] = [

@@ -1,6 +1,6 @@
 /**
  * `qa_accuracy`: the answer of a completion against the example's `qa_solution`, routed on `qa_type` as
- * ULM-R1's `common_qa_accuracy_reward`; a thin wrapper over src/eval/answers.ts (the scorers `corl score`
+ * ULM-R1's `common_qa_accuracy_reward`; a thin wrapper over src/world/answers.ts (the scorers `corl score`
  * and the benchmarks use), no extraction logic of its own:
  * - `qa_type === 'MC'`: `mcqAccuracy` (robust letter extraction, option text mapped to its letter with
  *   `qa_problem`);
@@ -20,7 +20,7 @@ import {
   oeAccuracy,
   popeAccuracy,
   solutionAnswer,
-} from '../eval/answers.js';
+} from '../world/answers.js';
 import type { RewardOutput, TextBatch, TextRewardFn, TextSample } from './types.js';
 
 export interface AccuracyOptions {

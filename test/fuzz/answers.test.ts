@@ -1,5 +1,5 @@
 /**
- * Fuzzing the answer scorers (src/eval/answers.ts), every task of SCORE_TASKS: arbitrary unicode, tag soup,
+ * Fuzzing the answer scorers (src/world/answers.ts), every task of SCORE_TASKS: arbitrary unicode, tag soup,
  * and near-valid completions. The file's contract: pure functions of strings returning numbers in [0, 1]
  * (there is no "cannot score" NaN: no answer scores 0). scoreAnswer's scorers give no partial credit, so
  * its result is exactly 0 or 1; oeAccuracy's `partial` Jaccard and popeMetrics stay in [0, 1]. Right answers
@@ -15,7 +15,7 @@ import {
   parseYesNo,
   popeMetrics,
   scoreAnswer,
-} from '../../src/eval/answers.js';
+} from '../../src/world/answers.js';
 import { mcProblem } from '../../src/world/templates.js';
 import { fc, fuzzParams } from './fuzz.js';
 

@@ -18,7 +18,7 @@ import { encodePng } from '../../src/world/png.js';
 import { loadExamples } from '../../src/rl/data.js';
 import { EVAL_FILES, evalFiles, loadEvalRows } from '../../src/eval/rows.js';
 import { isGenRow, questionFamily, scoreImages } from '../../src/eval/evaluate.js';
-import { scoreAnswer } from '../../src/eval/answers.js';
+import { scoreAnswer } from '../../src/world/answers.js';
 import { asGenevalSpec } from '../../src/rewards/geneval-reward.js';
 import { scoreGeneval } from '../../src/world/geneval.js';
 import type { RgbImage } from '../../src/world/image.js';

@@ -15,7 +15,7 @@ import { textTokenLosses, worldTokenizer } from '../../src/pretrain/sft.js';
 import { SftData, mcFact, popeThink, positionThink } from '../../src/pretrain/data.js';
 import { vitPixels } from '../../src/model/preprocess.js';
 import { Budget, LogEvery, warmupCosine } from '../../src/pretrain/schedule.js';
-import { mcqAccuracy, formatReward } from '../../src/eval/answers.js';
+import { mcqAccuracy, formatReward } from '../../src/world/answers.js';
 
 torch.setNumThreads(1);
 const tok = worldTokenizer();

@@ -1,12 +1,12 @@
 /**
- * `format` and `qa_accuracy` as thin wrappers over src/eval/answers.ts: routing on qa_type, yes/no golds to
+ * `format` and `qa_accuracy` as thin wrappers over src/world/answers.ts: routing on qa_type, yes/no golds to
  * the POPE rule, NaN for unusable gold answers, and the answer_found part.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatReward } from '../../src/rewards/format.js';
 import { accuracyReward, qaAccuracy } from '../../src/rewards/accuracy.js';
-import { oeAccuracy } from '../../src/eval/answers.js';
+import { oeAccuracy } from '../../src/world/answers.js';
 import type { RewardOutput, TextSample } from '../../src/rewards/types.js';
 import { close, closeAll } from './helpers.js';
 

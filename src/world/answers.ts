@@ -11,7 +11,7 @@
  * answer and no tags nested inside the blocks, and ignores surrounding whitespace; MCQ extraction rejects an
  * answer naming two different letters (ULM-R1 v2 takes the most common one, which rewards hedging).
  */
-import { NUMBER_WORDS } from '../world/attributes.js';
+import { NUMBER_WORDS } from './attributes.js';
 
 export type YesNo = 'yes' | 'no';
 

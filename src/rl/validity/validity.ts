@@ -23,16 +23,16 @@
  * `geneval` is the reward form of the check itself, so its accuracy is 1 and its Spearman 1 by construction:
  * it is the reference row.
  */
-import * as torch from '../torch/index.js';
-import { generationBatch, generationPrompt, sampleImages, toRGBImages } from '../model/index.js';
-import { recaption, timHidden, type Policy, type SamplingConfig } from '../rl/rollout.js';
-import type { GenevalSpec } from '../world/geneval.js';
-import type { RgbImage } from '../world/image.js';
-import type { RenderOptions } from '../world/render.js';
-import { Rng, deriveSeed } from '../world/rng.js';
-import type { Scene } from '../world/scene.js';
-import { combine } from './registry.js';
-import { CORL_REWARDS, createRewardRegistry, type RewardOptions } from './index.js';
+import * as torch from '../../torch/index.js';
+import { generationBatch, generationPrompt, sampleImages, toRGBImages } from '../../model/index.js';
+import { recaption, timHidden, type Policy, type SamplingConfig } from '../rollout.js';
+import type { GenevalSpec } from '../../world/geneval.js';
+import type { RgbImage } from '../../world/image.js';
+import type { RenderOptions } from '../../world/render.js';
+import { Rng, deriveSeed } from '../../world/rng.js';
+import type { Scene } from '../../world/scene.js';
+import { combine } from '../../rewards/registry.js';
+import { CORL_REWARDS, createRewardRegistry, type RewardOptions } from '../../rewards/index.js';
 import {
   CANDIDATE_KINDS,
   CORRECT_KINDS,
@@ -43,9 +43,9 @@ import {
   type CandidateKind,
   type CorrectKind,
   type IncorrectKind,
-} from './validity-candidates.js';
+} from './candidates.js';
 
-export * from './validity-candidates.js';
+export * from './candidates.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // statistics (pure)

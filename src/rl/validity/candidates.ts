@@ -19,12 +19,12 @@
  * have no wrong_count (an extra object does not fail GenEval's "at least one" rule; removing the only one is
  * the empty frame); only colour prompts have wrong_color; only position prompts have wrong_position.
  */
-import { COLORS, SHAPES, SIZES, SIZE_RADIUS, type Color, type Shape } from '../world/attributes.js';
-import { detectObjects, type DetectOptions } from '../world/detect.js';
-import { RELATION_OF, scoreGeneval, type GenevalSpec } from '../world/geneval.js';
-import type { RgbImage } from '../world/image.js';
-import { renderScene, type RenderOptions } from '../world/render.js';
-import { Rng, deriveSeed } from '../world/rng.js';
+import { COLORS, SHAPES, SIZES, SIZE_RADIUS, type Color, type Shape } from '../../world/attributes.js';
+import { detectObjects, type DetectOptions } from '../../world/detect.js';
+import { RELATION_OF, scoreGeneval, type GenevalSpec } from '../../world/geneval.js';
+import type { RgbImage } from '../../world/image.js';
+import { renderScene, type RenderOptions } from '../../world/render.js';
+import { Rng, deriveSeed } from '../../world/rng.js';
 import {
   BORDER,
   POSITION_STEP,
@@ -33,7 +33,7 @@ import {
   type ExactRelation,
   type Scene,
   type SceneObject,
-} from '../world/scene.js';
+} from '../../world/scene.js';
 
 /** Kinds of correct candidates. `base_correct`: a base-model sample the GenEval check passes. */
 export const CORRECT_KINDS = ['real', 'correct_render', 'base_correct'] as const;

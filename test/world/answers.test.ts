@@ -13,7 +13,7 @@ import {
   popeMetrics,
   scoreAnswer,
   softJaccard,
-} from '../../src/eval/answers.js';
+} from '../../src/world/answers.js';
 import { mcProblem } from '../../src/world/templates.js';
 
 const PROBLEM = mcProblem('what color is the circle?', ['red', 'blue', 'green', 'yellow']);

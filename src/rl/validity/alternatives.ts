@@ -13,14 +13,14 @@
  * and the paper's total with that image side instead of SSIM: 0.5 side + 0.5 text side (the cycle reward's
  * combination) + TIM (weights 1, the registry's NaN rule); plus "text side + TIM" (no image side at all).
  */
-import { classifyPixels, detectObjects } from '../world/detect.js';
-import { COLORS } from '../world/attributes.js';
-import type { RgbImage } from '../world/image.js';
-import type { Scene } from '../world/scene.js';
-import { resizeRGB } from '../model/preprocess.js';
-import { cycleCombine } from './cycle.js';
-import { imageSimilarity } from './image-metrics.js';
-import { combine } from './registry.js';
+import { classifyPixels, detectObjects } from '../../world/detect.js';
+import { COLORS } from '../../world/attributes.js';
+import type { RgbImage } from '../../world/image.js';
+import type { Scene } from '../../world/scene.js';
+import { resizeRGB } from '../../model/preprocess.js';
+import { cycleCombine } from '../../rewards/cycle.js';
+import { imageSimilarity } from '../../rewards/image-metrics.js';
+import { combine } from '../../rewards/registry.js';
 import type { ExtraRowContext } from './validity.js';
 
 type Rgb = readonly [number, number, number];

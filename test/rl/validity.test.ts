@@ -1,5 +1,5 @@
 /**
- * The reward-validity check (src/rewards/validity.ts): pair and tie arithmetic, Spearman and the bootstrap
+ * The reward-validity check (src/rl/validity/validity.ts): pair and tie arithmetic, Spearman and the bootstrap
  * against hand-computed values; the candidate builder's variants are wrong in exactly the intended way (the
  * GenEval check fails them, the correct renders pass it); an end-to-end run on a tiny random model, whose
  * table has every reward row and where `geneval` (exact) ranks correct renders above empty frames always.
@@ -16,7 +16,7 @@ import { samplePrompt, sceneForSpec } from '../../src/world/prompts.js';
 import { renderScene } from '../../src/world/render.js';
 import { Rng } from '../../src/world/rng.js';
 import { sceneProblems } from '../../src/world/scene.js';
-import { objectsF1, colorHistogram, foregroundRmse } from '../../src/rewards/validity-alternatives.js';
+import { objectsF1, colorHistogram, foregroundRmse } from '../../src/rl/validity/alternatives.js';
 import { loadValidityRows } from '../../src/cli/rewards.js';
 import {
   INCORRECT_KINDS,
@@ -33,8 +33,8 @@ import {
   spearman,
   wrongScenes,
   type Labelled,
-} from '../../src/rewards/validity.js';
-import { makeFixture } from '../rl/fixture.js';
+} from '../../src/rl/validity/validity.js';
+import { makeFixture } from './fixture.js';
 
 test('pairs: strict wins, ties count half, NaN pairs left out, only within a prompt', () => {
   // prompt 0: correct real 0.9, render 0.5; incorrect empty 0.5, wrong colour 0.7, base wrong NaN
