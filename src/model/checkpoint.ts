@@ -2,6 +2,9 @@
  * ULM checkpoints in Hugging Face's folder layout: `config.json` (Janus's shape, see config.ts),
  * `model.safetensors` or `model-0000i-of-0000n.safetensors` + `model.safetensors.index.json` (Janus tensor
  * names), `tokenizer.json` (+ `tokenizer_config.json` when the tokenizer has one).
+ * Loading also reads Janus-Pro as released (`pytorch_model.bin`, single or sharded, through the restricted
+ * unpickler) and transformers' converted layout (JanusConfig config.json, `model.*` names): weights.ts and
+ * janus-layout.ts. Weights stream from the file into the model's parameters (never held twice).
  *
  * Loading maps every tensor onto the module tree by name: a checkpoint tensor the model does not have, or a
  * model tensor the checkpoint lacks, is a UserError listing them; a shape mismatch is a UserError naming the
@@ -15,29 +18,23 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Tensor, DType } from '../torch/index.js';
-import { loadSharded, saveSharded } from '../torch/safetensors.js';
+import { saveSharded } from '../torch/safetensors.js';
 import { UserError } from '../util/errors.js';
 import { parseConfig, type ULMConfig } from './config.js';
 import { ULMTokenizer } from './tokenizer.js';
 import { MultiModalityCausalLM } from './ulm.js';
 import { writeDirAtomically } from '../util/atomic-dir.js';
+import { isHFConfig, janusConfigFromHF } from './janus-layout.js';
+import { loadInto, openWeights } from './weights.js';
 
 export const CONFIG_FILE = 'config.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 
-/** Checkpoint tensors carried but not modelled. */
-const PASSTHROUGH = /^vision_model\.vision_tower\.attn_pool\./;
-
 export interface LoadedULM {
   model: MultiModalityCausalLM;
   tokenizer: ULMTokenizer;
   config: ULMConfig;
-}
-
-function listNames(kind: string, names: string[]): string {
-  const shown = names.slice(0, 12).join(', ');
-  return `${names.length} ${kind} tensor(s): ${shown}${names.length > 12 ? `, ... (${names.length - 12} more)` : ''}`;
 }
 
 /** A tensor holding NaN or +-Inf: its name, how many of its values are non-finite, and its size. */
@@ -84,7 +81,7 @@ export function loadConfig(dir: string): ULMConfig {
   } catch (e) {
     throw new UserError(`${file}: cannot read the model config (${(e as Error).message})`);
   }
-  return parseConfig(json, file);
+  return parseConfig(isHFConfig(json) ? janusConfigFromHF(json, file) : json, file);
 }
 
 /**
@@ -102,40 +99,26 @@ export function loadULM(dir: string, opts: { dtype?: DType } = {}): LoadedULM {
     );
   const dtype = opts.dtype ?? 'float32';
   if (!torch.isFloating(dtype)) throw new UserError(`cannot load a model in ${dtype} (not a floating dtype)`);
-  const tensors = loadSharded(dir, { dtype });
-  const model = new MultiModalityCausalLM(config);
-  if (dtype !== 'float32') model.to(dtype);
+  const weights = openWeights(dir);
+  let model: MultiModalityCausalLM | null = null;
   try {
+    // every weight is overwritten from the file: build without drawing random weights, in the target dtype
+    model = torch.nn.init.withoutInit(dtype, () => new MultiModalityCausalLM(config));
+    if (dtype !== 'float32') model.to(dtype);
     const own = model.stateDict();
-    const unmapped = [...tensors.keys()].filter((n) => !own.has(n) && !PASSTHROUGH.test(n)).sort();
-    const missing = [...own.keys()].filter((n) => !tensors.has(n)).sort();
-    if (unmapped.length > 0 || missing.length > 0) {
-      const parts = [];
-      if (unmapped.length > 0) parts.push(listNames('unmapped', unmapped));
-      if (missing.length > 0) parts.push(listNames('missing', missing));
-      throw new UserError(`${dir}: checkpoint does not match its config: ${parts.join('; ')}`);
-    }
-    for (const [name, target] of own) {
-      const src = tensors.get(name)!;
-      if (src.shape.join(',') !== target.shape.join(','))
-        throw new UserError(
-          `${dir}: tensor ${name} has shape [${src.shape.join(', ')}] but the config expects [${target.shape.join(', ')}]`,
-        );
-    }
-    const bad = nonFiniteTensors(tensors);
+    for (const [name, t] of loadInto(weights, own, dtype)) model.passthrough.set(name, t.keep());
+    const bad = nonFiniteTensors([...own, ...model.passthrough]);
     if (bad.length > 0)
       throw new UserError(
         `${dir}: the checkpoint's weights are not all finite: ${describeNonFinite(bad)} (a corrupt file or a diverged training run)`,
       );
-    model.loadStateDict(new Map([...tensors].filter(([n]) => own.has(n))));
-    for (const [name, t] of tensors) if (PASSTHROUGH.test(name)) model.passthrough.set(name, t.keep());
+    return { model, tokenizer, config };
   } catch (e) {
-    model.dispose();
+    model?.dispose();
     throw e;
   } finally {
-    for (const [name, t] of tensors) if (!model.passthrough.has(name)) t.dispose();
+    weights.close();
   }
-  return { model, tokenizer, config };
 }
 
 export interface SaveOptions {

@@ -262,9 +262,39 @@ function entriesOf(tensors: TensorDict): [string, Tensor][] {
  * into place). The bytes depend only on the names, dtypes, shapes, data and metadata.
  */
 export function saveSafetensors(file: string, tensors: TensorDict, metadata?: Record<string, string>): void {
-  const list = entriesOf(tensors).sort(
-    ([an, a], [bn, b]) => RANK.get(b.dtype)! - RANK.get(a.dtype)! || byName(an, bn),
+  const list = entriesOf(tensors);
+  const byNameMap = new Map(list);
+  saveSafetensorsStreaming(
+    file,
+    list.map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape })),
+    (name) => byNameMap.get(name)!,
+    metadata,
+    false,
   );
+}
+
+/** A tensor to be written: its name, dtype and shape (the data comes later). */
+export interface TensorSpec {
+  name: string;
+  dtype: DType;
+  shape: readonly number[];
+}
+
+const specBytes = (s: TensorSpec): number => s.shape.reduce((a, d) => a * d, 1) * BYTES_PER_ELEMENT[s.dtype];
+
+/**
+ * saveSafetensors for tensors produced one at a time: the header is written from `specs`, then each tensor is
+ * asked for (`produce(name)`), written in 16 MiB slices, and disposed (unless `dispose` is false), so a
+ * checkpoint larger than memory can be written. Same bytes as saveSafetensors.
+ */
+export function saveSafetensorsStreaming(
+  file: string,
+  specs: readonly TensorSpec[],
+  produce: (name: string) => Tensor,
+  metadata?: Record<string, string>,
+  dispose = true,
+): void {
+  const list = [...specs].sort((a, b) => RANK.get(b.dtype)! - RANK.get(a.dtype)! || byName(a.name, b.name));
   const parts: string[] = [];
   if (metadata !== undefined) {
     const meta = Object.entries(metadata).sort(([a], [b]) => byName(a, b));
@@ -275,15 +305,15 @@ export function saveSafetensors(file: string, tensors: TensorDict, metadata?: Re
     );
   }
   let offset = 0;
-  for (const [name, t] of list) {
-    if (name === '__metadata__') throw new TypeError('"__metadata__" is reserved and cannot name a tensor');
+  for (const t of list) {
+    if (t.name === '__metadata__') throw new TypeError('"__metadata__" is reserved and cannot name a tensor');
     const entry = {
       dtype: TO_FORMAT.get(t.dtype),
       shape: t.shape,
-      data_offsets: [offset, offset + nbytes(t)],
+      data_offsets: [offset, offset + specBytes(t)],
     };
-    parts.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
-    offset += nbytes(t);
+    parts.push(`${JSON.stringify(t.name)}:${JSON.stringify(entry)}`);
+    offset += specBytes(t);
   }
   let json = Buffer.from(`{${parts.join(',')}}`, 'utf8');
   if (json.length % 8 !== 0) json = Buffer.concat([json, Buffer.alloc(8 - (json.length % 8), ' ')]);
@@ -293,13 +323,48 @@ export function saveSafetensors(file: string, tensors: TensorDict, metadata?: Re
   writeAtomic(file, (fd) => {
     writeFully(fd, len);
     writeFully(fd, json);
-    for (const [name, t] of list) {
-      const data = t.data();
-      if (data.byteLength !== nbytes(t))
-        throw new Error(`saveSafetensors: tensor ${quote(name)} data size mismatch`);
-      writeFully(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    for (const spec of list) {
+      const t = produce(spec.name);
+      try {
+        if (t.dtype !== spec.dtype || t.shape.join(',') !== spec.shape.join(','))
+          throw new Error(
+            `saveSafetensors: tensor ${quote(spec.name)} is not ${spec.dtype} [${spec.shape.join(', ')}]`,
+          );
+        writeTensorData(fd, spec.name, t);
+      } finally {
+        if (dispose) t.dispose();
+      }
     }
   });
+}
+
+/** Writes a tensor's bytes, in slices of at most 16 MiB for large ones (no whole second copy). */
+function writeTensorData(fd: number, name: string, t: Tensor): void {
+  const SLICE = 16 * 1024 * 1024;
+  const total = nbytes(t);
+  const write = (x: Tensor) => {
+    const data = x.data();
+    writeFully(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return data.byteLength;
+  };
+  if (total <= SLICE || t.numel === 0) {
+    if (write(t) !== total) throw new Error(`saveSafetensors: tensor ${quote(name)} data size mismatch`);
+    return;
+  }
+  const flat = t.isContiguous() ? t.view([-1]) : t.contiguous().view([-1]);
+  try {
+    const step = SLICE / BYTES_PER_ELEMENT[t.dtype];
+    for (let at = 0; at < t.numel; at += step) {
+      const part = flat.narrow(0, at, Math.min(step, t.numel - at));
+      try {
+        write(part);
+      } finally {
+        part.dispose();
+      }
+    }
+  } finally {
+    flat.dispose();
+  }
 }
 
 function writeFully(fd: number, bytes: Uint8Array): void {
@@ -421,6 +486,46 @@ export function saveSharded(
     shards.flatMap((shard, i) => shard.map(([name]) => [name, files[i]!])),
   );
   const totalSize = shards.flat().reduce((sum, [, t]) => sum + nbytes(t), 0);
+  const index =
+    JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n';
+  writeAtomic(path.join(dir, INDEX_FILE), (fd) => writeFully(fd, Buffer.from(index, 'utf8')));
+  return [...files, INDEX_FILE];
+}
+
+/**
+ * saveSharded for tensors produced one at a time (saveSafetensorsStreaming): the same shard assignment
+ * (name order, at most `maxShardBytes` per shard), file names and index. Returns the file names written.
+ */
+export function saveShardedStreaming(
+  dir: string,
+  specs: readonly TensorSpec[],
+  produce: (name: string) => Tensor,
+  opts: { maxShardBytes?: number; metadata?: Record<string, string> } = {},
+): string[] {
+  const max = opts.maxShardBytes ?? 5_000_000_000;
+  const shards: TensorSpec[][] = [[]];
+  let size = 0;
+  for (const spec of [...specs].sort((a, b) => byName(a.name, b.name))) {
+    if (size > 0 && size + specBytes(spec) > max) {
+      shards.push([]);
+      size = 0;
+    }
+    shards[shards.length - 1]!.push(spec);
+    size += specBytes(spec);
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  if (shards.length === 1) {
+    saveSafetensorsStreaming(path.join(dir, SINGLE_FILE), shards[0]!, produce, opts.metadata);
+    fs.rmSync(path.join(dir, INDEX_FILE), { force: true });
+    return [SINGLE_FILE];
+  }
+  const pad = (i: number): string => String(i).padStart(5, '0');
+  const files = shards.map((_, i) => `model-${pad(i + 1)}-of-${pad(shards.length)}.safetensors`);
+  shards.forEach((shard, i) =>
+    saveSafetensorsStreaming(path.join(dir, files[i]!), shard, produce, opts.metadata),
+  );
+  const weightMap = Object.fromEntries(shards.flatMap((shard, i) => shard.map((s) => [s.name, files[i]!])));
+  const totalSize = specs.reduce((sum, s) => sum + specBytes(s), 0);
   const index =
     JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n';
   writeAtomic(path.join(dir, INDEX_FILE), (fd) => writeFully(fd, Buffer.from(index, 'utf8')));
