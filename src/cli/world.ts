@@ -10,9 +10,9 @@
  *   corl world show --data FILE.jsonl --out sheet.png [--n 16] [--columns 4] [--scale S]
  *     -> "wrote sheet.png (16 images)"
  */
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
+import { progress } from '../util/progress.js';
 import { contactSheet } from '../world/contact-sheet.js';
 import { RowImages, buildDataset, readWorldRowLines } from '../world/dataset.js';
 import { detectObjects, matchScene, summariseMatches, type SceneMatch } from '../world/detect.js';
@@ -24,28 +24,6 @@ import { writeDirAtomically } from '../util/atomic-dir.js';
 import { checkOutDir, checkOutFile } from '../util/output-dir.js';
 import { isCorlPng } from '../util/png-marker.js';
 import { parseFloatOption, parseIntOption, parseSeedOption } from './options.js';
-
-/** A progress bar on stderr when it is a terminal; nothing otherwise. */
-function progressBar(label: string): { update(done: number, total: number): void; stop(): void } {
-  if (!process.stderr.isTTY) return { update() {}, stop() {} };
-  const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: `${label} [{bar}] {value}/{total} {eta_formatted}`, hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-  let started = false;
-  return {
-    update(done, total) {
-      if (!started) {
-        bar.start(total, 0);
-        started = true;
-      }
-      if (done === total || done % 200 === 0) bar.update(done);
-    },
-    stop() {
-      if (started) bar.stop();
-    },
-  };
-}
 
 /** Loads the distinct images of a world JSONL file with their scenes (errors name the line). */
 function loadImages(file: string, limit?: number): { image: RgbImage; scene: Scene }[] {
@@ -117,7 +95,7 @@ export function registerWorldCommands(program: Command): void {
     .option('--json', 'print the summary as one JSON line')
     .action((flags: BuildFlags) => {
       const t0 = performance.now();
-      const bar = progressBar('building');
+      const bar = progress('building');
       checkOutDir(flags.out, { kind: 'world', overwrite: flags.overwrite });
       let summary!: ReturnType<typeof buildDataset>;
       try {
@@ -164,7 +142,7 @@ export function registerWorldCommands(program: Command): void {
     .action((flags: DetectFlags) => {
       const items = loadImages(flags.data, flags.limit);
       const objects = items.reduce((a, it) => a + it.scene.objects.length, 0);
-      const bar = progressBar('detecting');
+      const bar = progress('detecting');
       const clean: SceneMatch[] = [];
       const noisy: SceneMatch[] = [];
       const corrupted = flags.noise !== undefined || flags.blur !== undefined;

@@ -9,6 +9,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, wri
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
+import { MultiProgress, describe, parseProgressLine, type ProgressState } from '../util/progress.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'corl.js');
 
@@ -31,11 +32,17 @@ export class StageRunner {
   /** How each stage of this invocation went: 'done' (ran now) or 'cached' (finished in an earlier run). */
   readonly timeline: { name: string; status: 'done' | 'cached' | 'failed'; seconds: number }[] = [];
 
+  /** The live view of the running stages (their children report progress as JSON lines). */
+  private readonly display: MultiProgress;
+  private readonly log: (line: string) => void;
+
   constructor(
     readonly dir: string,
     preset: string,
-    private readonly log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+    display: MultiProgress = new MultiProgress(),
   ) {
+    this.display = display;
+    this.log = (l) => display.log(l);
     mkdirSync(join(dir, 'logs'), { recursive: true });
     this.file = join(dir, 'pipeline.json');
     this.state = existsSync(this.file) ? this.read() : { preset, stages: {} };
@@ -71,7 +78,8 @@ export class StageRunner {
     const t0 = Date.now();
     this.log(`  ${name}: running  corl ${args.join(' ')}`);
     const logFile = join(this.dir, 'logs', `${name.replace(/[^\w.-]+/g, '_')}.log`);
-    const { code, lastJson } = await runCli(args, env, logFile);
+    const { code, lastJson } = await runCli(args, env, logFile, (p) => this.display.update(name, p));
+    this.display.done(name);
     const seconds = (Date.now() - t0) / 1000;
     if (code !== 0) {
       this.state.stages[name] = { status: 'failed', seconds, finished: new Date().toISOString() };
@@ -118,19 +126,39 @@ function jsonLine(line: string): unknown {
   }
 }
 
+/**
+ * Runs `corl ...args` with its progress as JSON lines (CORL_PROGRESS=json): each goes to `onProgress`, and the
+ * log gets a plain line per tenth of the work instead; every other line goes to the log as it is.
+ */
 function runCli(
   args: string[],
   env: Record<string, string>,
   logFile: string,
+  onProgress: (p: ProgressState) => void,
 ): Promise<{ code: number; lastJson: unknown }> {
   return new Promise((resolve, reject) => {
     const log = createWriteStream(logFile);
     let last: unknown = undefined;
     let buf = '';
     const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...env, CORL_PROGRESS: 'json' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    let errBuf = '';
+    const logged = new Map<string, number>();
+    const stderrLine = (line: string) => {
+      const p = parseProgressLine(line);
+      if (p === null) {
+        log.write(line + '\n');
+        return;
+      }
+      onProgress(p);
+      const decile = Math.floor((p.total > 0 ? p.done / p.total : 0) * 10 + 1e-9);
+      if (decile > (logged.get(p.label) ?? -1)) {
+        logged.set(p.label, decile);
+        log.write(`${p.label}: ${describe(p)}\n`);
+      }
+    };
     child.stdout.on('data', (d: Buffer) => {
       log.write(d);
       buf += d.toString();
@@ -138,10 +166,16 @@ function runCli(
       buf = lines.pop() ?? '';
       for (const l of lines) last = jsonLine(l) ?? last;
     });
-    child.stderr.on('data', (d: Buffer) => log.write(d));
+    child.stderr.on('data', (d: Buffer) => {
+      errBuf += d.toString();
+      const lines = errBuf.split('\n');
+      errBuf = lines.pop() ?? '';
+      lines.forEach(stderrLine);
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       last = jsonLine(buf) ?? last;
+      if (errBuf !== '') stderrLine(errBuf);
       log.end(() => resolve({ code: code ?? 1, lastJson: last }));
     });
   });

@@ -43,7 +43,8 @@ import {
 } from './grpo.js';
 import { checkpointDir, saveTrainerCheckpoint } from './checkpoint.js';
 import { planRunDir, runFingerprint } from './run-dir.js';
-import { MetricsLog, Progress, type Metrics } from './metrics.js';
+import { MetricsLog, type Metrics } from './metrics.js';
+import { progress as progressOf } from '../util/progress.js';
 import {
   recaption,
   rolloutAnswers,
@@ -135,11 +136,11 @@ export function train(
       cfg,
       fingerprint,
     );
-  const progress = opts.quiet ? null : new Progress(cfg.steps, start, 'train');
+  const progress = opts.quiet ? null : progressOf('train');
   for (let step = start; step < cfg.steps; step++) {
     const m = trainStep(run, step);
     if ((step + 1) % cfg.log_every === 0 || step + 1 === cfg.steps) log.write(m);
-    progress?.update(step + 1, statusLine(m));
+    progress?.update(step + 1 - start, cfg.steps - start, `step ${step + 1}/${cfg.steps} | ${statusLine(m)}`);
     // before the checkpoint: a run resumed from checkpoint-s keeps the eval row of step s (MetricsLog.open)
     if (heldOut && cfg.eval_every > 0 && (step + 1) % cfg.eval_every === 0 && step + 1 < cfg.steps)
       evaluateAt(run, heldOut, log, step + 1);

@@ -22,9 +22,12 @@ test('the micro pipeline resumes after an interruption and reports every stage',
   const state = () =>
     existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as State) : { stages: {} };
 
+  // plain mode (stderr is a pipe): each running stage's progress as periodic lines
   const child = spawn(process.execPath, [CLI, 'pipeline', '--preset', 'world-micro', '--out', out], {
-    stdio: 'ignore',
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
+  let plain = '';
+  child.stderr.on('data', (d: Buffer) => (plain += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   while (state().stages['stage1']?.status !== 'done' && child.exitCode === null) {
     await new Promise((r) => setTimeout(r, 100));
@@ -33,13 +36,30 @@ test('the micro pipeline resumes after an interruption and reports every stage',
   await exited;
   assert.equal(state().stages['stage1']?.status, 'done', 'stage 1 finished before the kill');
   assert.ok(!existsSync(join(out, 'report.json')), 'killed before the report');
+  assert.match(
+    plain,
+    /^ {2}base: vq +\d+% \| \d+ s elapsed, ETA \d+ s \| recon/m,
+    'plain progress lines of the base',
+  );
+  assert.match(plain, /^ {2}stage1: train +100% \| .*step 2\/2/m, 'and of stage 1, with its key metrics');
+  assert.doesNotMatch(plain, /corl_progress|\x1b\[/, 'no JSON and no terminal codes in plain mode');
+  assert.match(
+    readFileSync(join(out, 'logs', 'stage1.log'), 'utf8'),
+    /^train: 100% \|/m,
+    'the log keeps plain lines',
+  );
 
-  const r = spawnSync(process.execPath, [CLI, 'pipeline', '--preset', 'world-micro', '--out', out], {
-    encoding: 'utf8',
-  });
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /world: done earlier/);
-  assert.match(r.stderr, /stage1: done earlier/);
+  // on a terminal (a pseudo-terminal from script(1)): one live line per running stage, redrawn in place
+  const cmd = [process.execPath, CLI, 'pipeline', '--preset', 'world-micro', '--out', out].map(
+    (a) => `'${a}'`,
+  );
+  const r = spawnSync('script', ['-qec', cmd.join(' '), '/dev/null'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout);
+  const screen = r.stdout;
+  assert.match(screen, /world: done earlier/);
+  assert.match(screen, /stage1: done earlier/);
+  assert.match(screen, /stage2-(gen|mcq|oe): train +\d+% \| .* elapsed, ETA/, 'live stage-2 lines');
+  assert.match(screen, /\x1b\[\d+A\x1b\[J/, 'the live block is redrawn in place');
 
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
     tables: { id: string; columns: string[]; rows: { label: string; cells: unknown[] }[] }[];
