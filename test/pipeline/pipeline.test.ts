@@ -42,6 +42,7 @@ test('the micro pipeline resumes after an interruption and reports every stage',
     'plain progress lines of the base',
   );
   assert.match(plain, /^ {2}stage1: train +100% \| .*step 2\/2/m, 'and of stage 1, with its key metrics');
+  // eslint-disable-next-line no-control-regex -- terminal codes are what is checked
   assert.doesNotMatch(plain, /corl_progress|\x1b\[/, 'no JSON and no terminal codes in plain mode');
   assert.match(
     readFileSync(join(out, 'logs', 'stage1.log'), 'utf8'),
@@ -59,6 +60,7 @@ test('the micro pipeline resumes after an interruption and reports every stage',
   assert.match(screen, /world: done earlier/);
   assert.match(screen, /stage1: done earlier/);
   assert.match(screen, /stage2-(gen|mcq|oe): train +\d+% \| .* elapsed, ETA/, 'live stage-2 lines');
+  // eslint-disable-next-line no-control-regex -- terminal codes are what is checked
   assert.match(screen, /\x1b\[\d+A\x1b\[J/, 'the live block is redrawn in place');
 
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {

@@ -40,6 +40,7 @@ test('MultiProgress, plain: a line per task at each tenth of its work', () => {
   const lines = out.text.trimEnd().split('\n');
   assert.equal(lines.filter((l) => l.startsWith('  stage1: train')).length, 10, out.text); // 10%, ..., 100%
   assert.match(lines.at(-1)!, /^ {2}eval: eval +50% \| 1 s elapsed, ETA 1 s$/);
+  // eslint-disable-next-line no-control-regex -- terminal codes are what is checked
   assert.doesNotMatch(out.text, /\x1b/);
 });
 
@@ -54,6 +55,7 @@ test('MultiProgress, terminal: one live line per running task, redrawn in place;
   assert.match(out.text, /stage2-gen: train +25% \| 2 s elapsed, ETA 6 s \| geneval 0\.2\n/);
   assert.match(
     out.text,
+    // eslint-disable-next-line no-control-regex -- terminal codes are what is checked
     /\x1b\[1A\x1b\[J {2}stage2-mcq: running\n {2}stage2-gen: train/,
     'log line above, block redrawn',
   );

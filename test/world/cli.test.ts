@@ -31,6 +31,7 @@ test('corl world build / detect / show', () => {
   assert.match(b.stdout, /^built 120 train \+ 40 test scenes \(160 images, 10 files\) in .+ in \d+\.\d s\n$/);
   // not a terminal: plain progress lines (one per tenth), no bar and no terminal codes
   assert.match(b.stderr, /^building: 100% \| .* elapsed, ETA 0 s$/m);
+  // eslint-disable-next-line no-control-regex -- terminal codes are what is checked
   assert.doesNotMatch(b.stderr, /\x1b\[/, 'no progress bar when stderr is not a terminal');
   assert.equal(readFileSync(join(out, 'train.jsonl'), 'utf8').trim().split('\n').length, 120);
 
