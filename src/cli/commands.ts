@@ -10,6 +10,7 @@ import { registerTrainCommands } from './train.js';
 import { registerMergeCommands } from './merge.js';
 import { registerPipelineCommands } from './pipeline.js';
 import { registerRewardsCommands } from './rewards.js';
+import { registerConvertCommands } from './convert.js';
 
 export function registerCommands(program: Command): void {
   registerBenchCommands(program);
@@ -22,4 +23,5 @@ export function registerCommands(program: Command): void {
   registerMergeCommands(program);
   registerPipelineCommands(program);
   registerRewardsCommands(program);
+  registerConvertCommands(program);
 }

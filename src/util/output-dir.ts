@@ -30,6 +30,8 @@ const OWN_ENTRIES: Record<OutputKind, readonly RegExp[]> = {
   model: [
     /^config\.json$/,
     /^tokenizer(_config)?\.json$/,
+    /^(special_tokens_map|preprocessor_config|processor_config|chat_template|generation_config)\.json$/,
+    /^chat_template\.jinja$/,
     /^model\.safetensors(\.index\.json)?$/,
     /^model-\d+-of-\d+\.safetensors$/,
     /^pretrain\.json$/,
