@@ -9,6 +9,7 @@ import { registerWorldCommands } from './world.js';
 import { registerTrainCommands } from './train.js';
 import { registerMergeCommands } from './merge.js';
 import { registerPipelineCommands } from './pipeline.js';
+import { registerConfigCommands } from './config.js';
 import { registerRewardsCommands } from './rewards.js';
 import { registerConvertCommands } from './convert.js';
 
@@ -22,6 +23,7 @@ export function registerCommands(program: Command): void {
   registerTrainCommands(program);
   registerMergeCommands(program);
   registerPipelineCommands(program);
+  registerConfigCommands(program);
   registerRewardsCommands(program);
   registerConvertCommands(program);
 }

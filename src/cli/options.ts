@@ -46,3 +46,8 @@ export function parseTextOption(value: string): string {
   if (value.trim() === '') throw new InvalidArgumentError('must not be empty.');
   return value;
 }
+
+/** Collects a repeatable `--set key=value` option (checked when the config is read). */
+export function collectSets(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

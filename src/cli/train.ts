@@ -1,6 +1,6 @@
 /** `corl train --config FILE`: GRPO training (CoRL stage 1 by default; stage 2 / separate / alternating by config). */
 import type { Command } from 'commander';
-import { parseIntOption, parseSeedOption } from './options.js';
+import { collectSets, parseIntOption, parseSeedOption } from './options.js';
 
 interface TrainFlags {
   config: string;
@@ -10,6 +10,7 @@ interface TrainFlags {
   out?: string;
   seed?: number;
   json?: boolean;
+  set: string[];
 }
 
 export function registerTrainCommands(program: Command): void {
@@ -22,15 +23,21 @@ export function registerTrainCommands(program: Command): void {
     .option('--steps <n>', 'override the number of steps (1 to 10,000,000)', parseIntOption(1, 10_000_000))
     .option('--out <dir>', 'override the output folder')
     .option('--seed <n>', 'override the seed', parseSeedOption)
+    .option(
+      '--set <key=value>',
+      'override a config field, validated as the file is (e.g. --set beta=0.02 --set rewards.image.geneval=1); repeatable',
+      collectSets,
+      [],
+    )
     .option('--json', 'print the result as one JSON line')
     .action(async (flags: TrainFlags) => {
       const overrides: Record<string, unknown> = {};
       if (flags.steps !== undefined) overrides.steps = flags.steps;
       if (flags.seed !== undefined) overrides.seed = flags.seed;
       if (flags.out !== undefined) overrides.out = flags.out;
-      const { loadTrainConfig } = await import('../rl/config.js');
+      const { loadTrainConfig, parseConfigSet } = await import('../rl/config.js');
       const { train } = await import('../rl/trainer.js');
-      const cfg = loadTrainConfig(flags.config, overrides);
+      const cfg = loadTrainConfig(flags.config, overrides, flags.set.map(parseConfigSet));
       const r = train(cfg, { resume: flags.resume, overwrite: flags.overwrite });
       if (flags.json) console.log(JSON.stringify(r));
       else {

@@ -161,8 +161,8 @@ export function parseTrainConfig(raw: unknown, source: string, baseDir = process
   };
 }
 
-/** Reads a YAML config file; relative paths in it are relative to the current directory. */
-export function loadTrainConfig(file: string, overrides: Record<string, unknown> = {}): TrainConfig {
+/** Reads a YAML config file into a mapping (not yet validated). */
+export function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -191,5 +191,103 @@ export function loadTrainConfig(file: string, overrides: Record<string, unknown>
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new UserError(`${file}: the config must be a YAML mapping`);
   }
-  return parseTrainConfig({ ...raw, ...overrides }, file);
+  return raw as Record<string, unknown>;
+}
+
+/** One `--set key.path=value` override: the key path and the value, read as YAML ("0.02", "[t2i]", "true"). */
+export interface ConfigSet {
+  path: string[];
+  value: unknown;
+  text: string;
+}
+
+/** Parses `--set` text; a malformed one is a UserError naming it. */
+export function parseConfigSet(text: string): ConfigSet {
+  const i = text.indexOf('=');
+  const key = i < 0 ? '' : text.slice(0, i).trim();
+  if (i < 0 || !/^[A-Za-z_][\w-]*(\.[\w-]+)*$/.test(key))
+    throw new UserError(
+      `--set ${JSON.stringify(text)}: expected key=value or key.sub=value (e.g. beta=0.02)`,
+    );
+  let value: unknown;
+  try {
+    value = parseYaml(text.slice(i + 1));
+  } catch {
+    throw new UserError(`--set ${JSON.stringify(text)}: the value is not valid YAML`);
+  }
+  return { path: key.split('.'), value: value ?? null, text };
+}
+
+/** `raw` with the overrides applied (deep: `rewards.image.geneval=1` sets one weight); `raw` is not modified. */
+export function applyConfigSets(
+  raw: Record<string, unknown>,
+  sets: readonly ConfigSet[],
+): Record<string, unknown> {
+  const out = structuredClone(raw);
+  for (const { path, value, text } of sets) {
+    let node: Record<string, unknown> = out;
+    path.slice(0, -1).forEach((k) => {
+      const next = node[k];
+      if (next === undefined || next === null) node[k] = {};
+      else if (typeof next !== 'object' || Array.isArray(next))
+        throw new UserError(`--set ${JSON.stringify(text)}: ${k} is not a mapping`);
+      node = node[k] as Record<string, unknown>;
+    });
+    node[path[path.length - 1]!] = value;
+  }
+  return out;
+}
+
+/**
+ * Reads a YAML config file, applies `overrides` (whole fields, from options such as --steps) and `sets`
+ * (--set), and validates the result; relative paths are relative to the current directory.
+ */
+export function loadTrainConfig(
+  file: string,
+  overrides: Record<string, unknown> = {},
+  sets: readonly ConfigSet[] = [],
+): TrainConfig {
+  const raw = applyConfigSets({ ...readConfigFile(file), ...overrides }, sets);
+  return parseTrainConfig(raw, file);
+}
+
+/** Where a resolved field's value came from. */
+export type ConfigSource = 'file' | 'option' | '--set' | 'default';
+
+/**
+ * The resolved config and, for each top-level field (and each reward weight), where its value came from:
+ * the file, a command-line option, --set, or the schema's default.
+ */
+export function explainTrainConfig(
+  file: string,
+  overrides: Record<string, unknown> = {},
+  sets: readonly ConfigSet[] = [],
+): { config: TrainConfig; sources: Record<string, ConfigSource> } {
+  const fromFile = readConfigFile(file);
+  const config = loadTrainConfig(file, overrides, sets);
+  const sources: Record<string, ConfigSource> = {};
+  const setPaths = sets.map((s) => s.path.join('.'));
+  const sourceOf = (key: string, inFile: boolean): ConfigSource =>
+    setPaths.some((p) => p === key || key.startsWith(p + '.'))
+      ? '--set'
+      : key.split('.')[0]! in overrides
+        ? 'option'
+        : inFile
+          ? 'file'
+          : 'default';
+  for (const key of Object.keys(config)) {
+    if (key === 'rewards') {
+      const r = config.rewards;
+      const fr = (fromFile.rewards ?? {}) as Record<string, Record<string, unknown> | undefined>;
+      for (const m of ['image', 'text'] as const)
+        for (const name of Object.keys(r[m]))
+          sources[`rewards.${m}.${name}`] = sourceOf(
+            `rewards.${m}.${name}`,
+            fr[m] !== undefined && name in fr[m]!,
+          );
+      continue;
+    }
+    sources[key] = sourceOf(key, key in fromFile);
+  }
+  return { config, sources };
 }
