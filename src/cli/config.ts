@@ -10,6 +10,29 @@ interface ShowFlags {
   json?: boolean;
 }
 
+/** `corl config show`: each field with its value and its source, as a table or one JSON line. */
+async function configShowAction(file: string, flags: ShowFlags): Promise<void> {
+  const { explainTrainConfig, parseConfigSet } = await import('../rl/config.js');
+  const { config: c, sources } = explainTrainConfig(file, {}, flags.set.map(parseConfigSet));
+  if (flags.json) {
+    console.log(JSON.stringify({ config: c, sources }));
+    return;
+  }
+  const rows: [string, string, string][] = [];
+  for (const [key, value] of Object.entries(c)) {
+    if (key === 'rewards') {
+      for (const m of ['image', 'text'] as const)
+        for (const [name, w] of Object.entries(c.rewards[m]))
+          rows.push([`rewards.${m}.${name}`, String(w), sources[`rewards.${m}.${name}`]!]);
+      continue;
+    }
+    rows.push([key, value === undefined ? '-' : JSON.stringify(value), sources[key]!]);
+  }
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  for (const [k, v, src] of rows) console.log(`${k.padEnd(w0)}  ${v.padEnd(w1)}  ${src}`);
+}
+
 export function registerConfigCommands(program: Command): void {
   const config = program
     .command('config')
@@ -20,25 +43,5 @@ export function registerConfigCommands(program: Command): void {
     .argument('<file>', 'YAML train config')
     .option('--set <key=value>', 'override a field, as corl train --set (repeatable)', collectSets, [])
     .option('--json', 'print {"config", "sources"} as one JSON line')
-    .action(async (file: string, flags: ShowFlags) => {
-      const { explainTrainConfig, parseConfigSet } = await import('../rl/config.js');
-      const { config: c, sources } = explainTrainConfig(file, {}, flags.set.map(parseConfigSet));
-      if (flags.json) {
-        console.log(JSON.stringify({ config: c, sources }));
-        return;
-      }
-      const rows: [string, string, string][] = [];
-      for (const [key, value] of Object.entries(c)) {
-        if (key === 'rewards') {
-          for (const m of ['image', 'text'] as const)
-            for (const [name, w] of Object.entries(c.rewards[m]))
-              rows.push([`rewards.${m}.${name}`, String(w), sources[`rewards.${m}.${name}`]!]);
-          continue;
-        }
-        rows.push([key, value === undefined ? '-' : JSON.stringify(value), sources[key]!]);
-      }
-      const w0 = Math.max(...rows.map((r) => r[0].length));
-      const w1 = Math.max(...rows.map((r) => r[1].length));
-      for (const [k, v, src] of rows) console.log(`${k.padEnd(w0)}  ${v.padEnd(w1)}  ${src}`);
-    });
+    .action(configShowAction);
 }

@@ -40,6 +40,54 @@ interface EvalFlags {
   examples: number;
 }
 
+/** `corl eval`: loads the rows, checks their image size against the model, evaluates. */
+async function evalAction(f: EvalFlags): Promise<void> {
+  if (!fs.existsSync(f.model) || !fs.statSync(f.model).isDirectory())
+    throw new UserError(`model directory ${f.model} does not exist`);
+  const files = evalFiles(f.data);
+  const { QUICK_EVAL, evaluate, routeRows } = await import('../eval/evaluate.js');
+  const limits = {
+    genPrompts: f.genPrompts ?? (f.quick ? QUICK_EVAL.genPrompts : undefined),
+    maxQuestions: f.maxQuestions ?? (f.quick ? QUICK_EVAL.maxQuestions : undefined),
+  };
+  const rows = loadEvalRows(files, (all) => {
+    const r = routeRows(all, limits);
+    return [...(f.gen ? r.gen : []), ...(f.understanding ? [...r.mcq, ...r.oe, ...r.pope] : [])];
+  });
+  const torch = await import('../torch/index.js');
+  const { loadULM } = await import('../model/checkpoint.js');
+  torch.applyDefaultThreads();
+  const { model, tokenizer } = loadULM(f.model);
+  const size = model.config.vision_config.params.image_size;
+  const bad = rows.find((r) => r.image.width !== size || r.image.height !== size);
+  if (bad) {
+    model.dispose();
+    throw new UserError(
+      `${bad.real_image} is ${bad.image.width}x${bad.image.height} but the model takes ${size}x${size} images`,
+    );
+  }
+  const bar = progress('eval');
+  try {
+    const result = evaluate(model, tokenizer, rows, {
+      ...limits,
+      imagesPerPrompt: f.imagesPerPrompt,
+      cfgWeight: f.cfg,
+      temperature: f.temperature,
+      seed: f.seed,
+      geneval: f.gen,
+      understanding: f.understanding,
+      examples: f.examples,
+      onProgress: (d, t) => bar.update(d, t),
+    });
+    bar.stop();
+    if (f.json) console.log(JSON.stringify(result));
+    else console.log(formatEvalTable(result));
+  } finally {
+    bar.stop();
+    model.dispose();
+  }
+}
+
 export function registerEvalCommands(program: Command): void {
   program
     .command('eval')
@@ -67,50 +115,5 @@ export function registerEvalCommands(program: Command): void {
       parseIntOption(0, 1000),
       0,
     )
-    .action(async (f: EvalFlags) => {
-      if (!fs.existsSync(f.model) || !fs.statSync(f.model).isDirectory())
-        throw new UserError(`model directory ${f.model} does not exist`);
-      const files = evalFiles(f.data);
-      const { QUICK_EVAL, evaluate, routeRows } = await import('../eval/evaluate.js');
-      const limits = {
-        genPrompts: f.genPrompts ?? (f.quick ? QUICK_EVAL.genPrompts : undefined),
-        maxQuestions: f.maxQuestions ?? (f.quick ? QUICK_EVAL.maxQuestions : undefined),
-      };
-      const rows = loadEvalRows(files, (all) => {
-        const r = routeRows(all, limits);
-        return [...(f.gen ? r.gen : []), ...(f.understanding ? [...r.mcq, ...r.oe, ...r.pope] : [])];
-      });
-      const torch = await import('../torch/index.js');
-      const { loadULM } = await import('../model/checkpoint.js');
-      torch.applyDefaultThreads();
-      const { model, tokenizer } = loadULM(f.model);
-      const size = model.config.vision_config.params.image_size;
-      const bad = rows.find((r) => r.image.width !== size || r.image.height !== size);
-      if (bad) {
-        model.dispose();
-        throw new UserError(
-          `${bad.real_image} is ${bad.image.width}x${bad.image.height} but the model takes ${size}x${size} images`,
-        );
-      }
-      const bar = progress('eval');
-      try {
-        const result = evaluate(model, tokenizer, rows, {
-          ...limits,
-          imagesPerPrompt: f.imagesPerPrompt,
-          cfgWeight: f.cfg,
-          temperature: f.temperature,
-          seed: f.seed,
-          geneval: f.gen,
-          understanding: f.understanding,
-          examples: f.examples,
-          onProgress: (d, t) => bar.update(d, t),
-        });
-        bar.stop();
-        if (f.json) console.log(JSON.stringify(result));
-        else console.log(formatEvalTable(result));
-      } finally {
-        bar.stop();
-        model.dispose();
-      }
-    });
+    .action(evalAction);
 }

@@ -13,6 +13,32 @@ interface MergeFlags {
   overwrite?: boolean;
 }
 
+/** `corl merge`: checks the folders, then merges. */
+async function mergeAction(flags: MergeFlags): Promise<void> {
+  if (flags.models.length !== 2)
+    throw new UserError(`--models takes exactly two folders, got ${flags.models.length}`);
+  const [a, b] = flags.models as [string, string];
+  checkOutDir(flags.out, {
+    kind: 'model',
+    overwrite: flags.overwrite,
+    inputs: [
+      ['--base', flags.base],
+      ['--models', a],
+      ['--models', b],
+    ],
+  });
+  const { mergeCheckpoints } = await import('../rl/merge-models.js');
+  const r = mergeCheckpoints({
+    method: flags.method,
+    base: flags.base,
+    a,
+    b,
+    out: flags.out,
+    lambda: flags.lambda,
+  });
+  console.log(`merged ${r.tensors} tensors (${flags.method}) -> ${flags.out}`);
+}
+
 export function registerMergeCommands(program: Command): void {
   program
     .command('merge')
@@ -30,28 +56,5 @@ export function registerMergeCommands(program: Command): void {
       parseFloatOption(0, 100, { exclusiveMin: true }),
       2,
     )
-    .action(async (flags: MergeFlags) => {
-      if (flags.models.length !== 2)
-        throw new UserError(`--models takes exactly two folders, got ${flags.models.length}`);
-      const [a, b] = flags.models as [string, string];
-      checkOutDir(flags.out, {
-        kind: 'model',
-        overwrite: flags.overwrite,
-        inputs: [
-          ['--base', flags.base],
-          ['--models', a],
-          ['--models', b],
-        ],
-      });
-      const { mergeCheckpoints } = await import('../rl/merge-models.js');
-      const r = mergeCheckpoints({
-        method: flags.method,
-        base: flags.base,
-        a,
-        b,
-        out: flags.out,
-        lambda: flags.lambda,
-      });
-      console.log(`merged ${r.tensors} tensors (${flags.method}) -> ${flags.out}`);
-    });
+    .action(mergeAction);
 }

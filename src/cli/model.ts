@@ -34,6 +34,71 @@ function requireDir(dir: string): void {
     throw new UserError(`model directory ${dir} does not exist`);
 }
 
+/** `corl generate`: checks every input and the output before loading the model. */
+async function generateAction(f: GenerateFlags): Promise<void> {
+  const { n, cfg, temperature, seed } = f;
+  requireDir(f.model);
+  checkOutFile(f.out, { overwrite: f.overwrite, ownFile: isCorlPng });
+  const torch = await import('../torch/index.js');
+  const { loadULM } = await import('../model/checkpoint.js');
+  const { generationBatch } = await import('../model/inputs.js');
+  const { generationPrompt } = await import('../model/templates.js');
+  const { sampleImages } = await import('../model/sample.js');
+  const { toRGBImages } = await import('../model/preprocess.js');
+  const { imageGrid, writePNG } = await import('../model/image-io.js');
+  torch.applyDefaultThreads();
+  const { model, tokenizer } = loadULM(f.model);
+  const t0 = Date.now();
+  const images = torch.tidy(() => {
+    const prompt = generationBatch(tokenizer, [generationPrompt(f.prompt)]);
+    const s = sampleImages(model, prompt, {
+      imagesPerPrompt: n,
+      cfgWeight: cfg,
+      temperature,
+      padId: tokenizer.special.pad,
+      generator: new torch.Generator(seed),
+    });
+    return toRGBImages(torch.noGrad(() => model.gen_vision_model.decode(s.codes)));
+  });
+  writePNG(f.out, imageGrid(images));
+  model.dispose();
+  console.log(`wrote ${f.out}: ${n} image(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/** `corl ask`. */
+async function askAction(f: AskFlags): Promise<void> {
+  const { maxTokens: maxNewTokens, temperature, seed } = f;
+  requireDir(f.model);
+  const { readPNG } = await import('../model/image-io.js');
+  const image = readPNG(f.image);
+  const torch = await import('../torch/index.js');
+  const { loadULM } = await import('../model/checkpoint.js');
+  const { understandingBatch } = await import('../model/inputs.js');
+  const { understandingPrompt } = await import('../model/templates.js');
+  const { sampleText } = await import('../model/sample.js');
+  const { preprocessImage } = await import('../model/preprocess.js');
+  torch.applyDefaultThreads();
+  const { model, tokenizer } = loadULM(f.model);
+  const answer = torch.tidy(() => {
+    const batch = understandingBatch(
+      tokenizer,
+      [understandingPrompt(f.question)],
+      [[preprocessImage(image, model.config)]],
+      model.numImageTokens,
+    );
+    const s = sampleText(model, batch, {
+      maxNewTokens,
+      temperature,
+      eosId: tokenizer.special.eos,
+      padId: tokenizer.special.pad,
+      generator: new torch.Generator(seed),
+    });
+    return tokenizer.decode(s.ids[0]!);
+  });
+  model.dispose();
+  console.log(answer.trim());
+}
+
 export function registerModelCommands(program: Command): void {
   program
     .command('generate')
@@ -46,35 +111,7 @@ export function registerModelCommands(program: Command): void {
     .option('--cfg <w>', 'classifier-free guidance weight (0-100)', parseFloatOption(0, 100), 5)
     .option('--temperature <t>', 'sampling temperature (0 = greedy, at most 10)', parseFloatOption(0, 10), 1)
     .option('--seed <s>', 'random seed', parseSeedOption, 0)
-    .action(async (f: GenerateFlags) => {
-      const { n, cfg, temperature, seed } = f;
-      requireDir(f.model);
-      checkOutFile(f.out, { overwrite: f.overwrite, ownFile: isCorlPng });
-      const torch = await import('../torch/index.js');
-      const { loadULM } = await import('../model/checkpoint.js');
-      const { generationBatch } = await import('../model/inputs.js');
-      const { generationPrompt } = await import('../model/templates.js');
-      const { sampleImages } = await import('../model/sample.js');
-      const { toRGBImages } = await import('../model/preprocess.js');
-      const { imageGrid, writePNG } = await import('../model/image-io.js');
-      torch.applyDefaultThreads();
-      const { model, tokenizer } = loadULM(f.model);
-      const t0 = Date.now();
-      const images = torch.tidy(() => {
-        const prompt = generationBatch(tokenizer, [generationPrompt(f.prompt)]);
-        const s = sampleImages(model, prompt, {
-          imagesPerPrompt: n,
-          cfgWeight: cfg,
-          temperature,
-          padId: tokenizer.special.pad,
-          generator: new torch.Generator(seed),
-        });
-        return toRGBImages(torch.noGrad(() => model.gen_vision_model.decode(s.codes)));
-      });
-      writePNG(f.out, imageGrid(images));
-      model.dispose();
-      console.log(`wrote ${f.out}: ${n} image(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    });
+    .action(generateAction);
 
   program
     .command('ask')
@@ -85,36 +122,5 @@ export function registerModelCommands(program: Command): void {
     .option('--max-tokens <n>', 'longest answer in tokens (1-4096)', parseIntOption(1, 4096), 128)
     .option('--temperature <t>', 'sampling temperature (0 = greedy, at most 10)', parseFloatOption(0, 10), 0)
     .option('--seed <s>', 'random seed', parseSeedOption, 0)
-    .action(async (f: AskFlags) => {
-      const { maxTokens: maxNewTokens, temperature, seed } = f;
-      requireDir(f.model);
-      const { readPNG } = await import('../model/image-io.js');
-      const image = readPNG(f.image);
-      const torch = await import('../torch/index.js');
-      const { loadULM } = await import('../model/checkpoint.js');
-      const { understandingBatch } = await import('../model/inputs.js');
-      const { understandingPrompt } = await import('../model/templates.js');
-      const { sampleText } = await import('../model/sample.js');
-      const { preprocessImage } = await import('../model/preprocess.js');
-      torch.applyDefaultThreads();
-      const { model, tokenizer } = loadULM(f.model);
-      const answer = torch.tidy(() => {
-        const batch = understandingBatch(
-          tokenizer,
-          [understandingPrompt(f.question)],
-          [[preprocessImage(image, model.config)]],
-          model.numImageTokens,
-        );
-        const s = sampleText(model, batch, {
-          maxNewTokens,
-          temperature,
-          eosId: tokenizer.special.eos,
-          padId: tokenizer.special.pad,
-          generator: new torch.Generator(seed),
-        });
-        return tokenizer.decode(s.ids[0]!);
-      });
-      model.dispose();
-      console.log(answer.trim());
-    });
+    .action(askAction);
 }

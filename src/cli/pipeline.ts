@@ -20,6 +20,30 @@ const IMAGE_REWARDS_HELP =
 const RECIPE_HELP =
   'RL recipe: "corl" (the default, chosen by measurement: docs/recipe.md) or "paper" (Table 5 of the paper as written)';
 
+/** `corl pipeline`. */
+async function pipelineAction(f: PipelineFlags): Promise<void> {
+  const { runPipeline } = await import('../pipeline/pipeline.js');
+  const r = await runPipeline(f);
+  console.log(`pipeline finished in ${(r.seconds / 60).toFixed(1)} min; report: ${r.report}`);
+}
+
+/** `corl pilot`: the runs, then the report. */
+async function pilotAction(f: PipelineFlags & { seeds: number; steps?: number }): Promise<void> {
+  const { runPilot, writePilotReport } = await import('../pipeline/pilot.js');
+  const t0 = Date.now();
+  const r = await runPilot({ ...f, base: f.base! });
+  const report = writePilotReport({
+    dir: r.dir,
+    preset: f.preset,
+    seeds: r.seeds,
+    runners: r.runner,
+    seconds: (Date.now() - t0) / 1000,
+    imageRewards: f.imageRewards,
+    recipe: f.recipe,
+  });
+  console.log(`pilot finished; report: ${report}`);
+}
+
 export function registerPipelineCommands(program: Command): void {
   program
     .command('pipeline')
@@ -43,11 +67,7 @@ export function registerPipelineCommands(program: Command): void {
     )
     .option('--image-rewards <list>', IMAGE_REWARDS_HELP)
     .option('--recipe <name>', RECIPE_HELP, 'corl')
-    .action(async (f: PipelineFlags) => {
-      const { runPipeline } = await import('../pipeline/pipeline.js');
-      const r = await runPipeline(f);
-      console.log(`pipeline finished in ${(r.seconds / 60).toFixed(1)} min; report: ${r.report}`);
-    });
+    .action(pipelineAction);
 
   program
     .command('pilot')
@@ -66,19 +86,5 @@ export function registerPipelineCommands(program: Command): void {
     .option('--jobs <n>', 'runs side by side', parseIntOption(1, 64), 2)
     .option('--image-rewards <list>', IMAGE_REWARDS_HELP)
     .option('--recipe <name>', RECIPE_HELP, 'corl')
-    .action(async (f: PipelineFlags & { seeds: number; steps?: number }) => {
-      const { runPilot, writePilotReport } = await import('../pipeline/pilot.js');
-      const t0 = Date.now();
-      const r = await runPilot({ ...f, base: f.base! });
-      const report = writePilotReport({
-        dir: r.dir,
-        preset: f.preset,
-        seeds: r.seeds,
-        runners: r.runner,
-        seconds: (Date.now() - t0) / 1000,
-        imageRewards: f.imageRewards,
-        recipe: f.recipe,
-      });
-      console.log(`pilot finished; report: ${report}`);
-    });
+    .action(pilotAction);
 }

@@ -109,6 +109,72 @@ export function summary(r: PretrainReport): string {
   return lines.join('\n');
 }
 
+/** Loads the engine and the pretraining runs. */
+const start = async () => {
+  const torch = await import('../torch/index.js');
+  torch.applyDefaultThreads();
+  return await import('../pretrain/run.js');
+};
+type Run = Awaited<ReturnType<typeof start>>;
+type Hooks = ReturnType<typeof stageProgress>['hooks'];
+/** Loads the engine, runs one job with a stage progress display, prints its report. */
+const runJob = async (f: CommonFlags, job: (run: Run, hooks: Hooks) => PretrainReport) => {
+  const run = await start();
+  const p = stageProgress();
+  try {
+    const report = job(run, p.hooks);
+    if (f.json) console.log(JSON.stringify(compact(report)));
+    else console.log(summary(report));
+  } finally {
+    p.stop();
+  }
+};
+
+/** `corl pretrain vq`. */
+async function pretrainVQAction(f: CommonFlags): Promise<void> {
+  checkBudget(f);
+  checkPreset(f.preset);
+  checkOutDir(f.out, { kind: 'vq', overwrite: f.overwrite });
+  const { preset, out, seed, seconds, steps } = f;
+  await runJob(f, (run, hooks) => run.pretrainVQ({ preset, out, seed, seconds, steps }, hooks));
+}
+
+/** `corl pretrain sft`: SFT around a VQ (--vq) or Cold-SFT of a checkpoint (--init). */
+async function pretrainSFTAction(f: CommonFlags): Promise<void> {
+  checkBudget(f);
+  if ((f.vq === undefined) === (f.init === undefined)) throw new UserError('give either --vq or --init');
+  checkPreset(f.preset);
+  checkOutDir(f.out, {
+    kind: 'model',
+    overwrite: f.overwrite,
+    inputs: [
+      ['--vq', f.vq],
+      ['--init', f.init],
+    ],
+  });
+  const o = {
+    preset: f.preset,
+    out: f.out,
+    seed: f.seed,
+    seconds: f.seconds,
+    steps: f.steps,
+    eval: f.eval,
+  };
+  await runJob(f, (run, hooks) =>
+    f.init !== undefined
+      ? run.continueSFT({ ...o, init: f.init }, hooks)
+      : run.pretrainSFT({ ...o, vq: f.vq! }, hooks),
+  );
+}
+
+/** `corl pretrain all`. */
+async function pretrainAllAction(f: CommonFlags): Promise<void> {
+  checkPreset(f.preset);
+  checkOutDir(f.out, { kind: 'model', overwrite: f.overwrite });
+  const { preset, out, seed, seconds, eval: evaluate } = f;
+  await runJob(f, (run, hooks) => run.pretrainAll({ preset, out, seed, seconds, eval: evaluate }, hooks));
+}
+
 export function registerPretrainCommands(program: Command): void {
   const pre = program
     .command('pretrain')
@@ -121,26 +187,6 @@ export function registerPretrainCommands(program: Command): void {
       .option('--overwrite', 'replace --out if it holds a folder of the same kind that corl wrote')
       .option('--json', 'print the result as one JSON line');
 
-  const start = async () => {
-    const torch = await import('../torch/index.js');
-    torch.applyDefaultThreads();
-    return await import('../pretrain/run.js');
-  };
-  type Run = Awaited<ReturnType<typeof start>>;
-  type Hooks = ReturnType<typeof stageProgress>['hooks'];
-  /** Loads the engine, runs one job with a stage progress display, prints its report. */
-  const runJob = async (f: CommonFlags, job: (run: Run, hooks: Hooks) => PretrainReport) => {
-    const run = await start();
-    const p = stageProgress();
-    try {
-      const report = job(run, p.hooks);
-      if (f.json) console.log(JSON.stringify(compact(report)));
-      else console.log(summary(report));
-    } finally {
-      p.stop();
-    }
-  };
-
   common(
     pre
       .command('vq')
@@ -148,13 +194,7 @@ export function registerPretrainCommands(program: Command): void {
       .requiredOption('--out <dir>', 'VQ folder to write')
       .option('--seconds <s>', "a time budget instead of the preset's step budget", SECONDS)
       .option('--steps <n>', "step budget (default: the preset's)", STEPS),
-  ).action(async (f: CommonFlags) => {
-    checkBudget(f);
-    checkPreset(f.preset);
-    checkOutDir(f.out, { kind: 'vq', overwrite: f.overwrite });
-    const { preset, out, seed, seconds, steps } = f;
-    await runJob(f, (run, hooks) => run.pretrainVQ({ preset, out, seed, seconds, steps }, hooks));
-  });
+  ).action(pretrainVQAction);
 
   common(
     pre
@@ -168,32 +208,7 @@ export function registerPretrainCommands(program: Command): void {
       .option('--seconds <s>', "a time budget instead of the preset's step budget", SECONDS)
       .option('--steps <n>', "step budget (default: the preset's)", STEPS)
       .option('--no-eval', 'skip the held-out evaluation'),
-  ).action(async (f: CommonFlags) => {
-    checkBudget(f);
-    if ((f.vq === undefined) === (f.init === undefined)) throw new UserError('give either --vq or --init');
-    checkPreset(f.preset);
-    checkOutDir(f.out, {
-      kind: 'model',
-      overwrite: f.overwrite,
-      inputs: [
-        ['--vq', f.vq],
-        ['--init', f.init],
-      ],
-    });
-    const o = {
-      preset: f.preset,
-      out: f.out,
-      seed: f.seed,
-      seconds: f.seconds,
-      steps: f.steps,
-      eval: f.eval,
-    };
-    await runJob(f, (run, hooks) =>
-      f.init !== undefined
-        ? run.continueSFT({ ...o, init: f.init }, hooks)
-        : run.pretrainSFT({ ...o, vq: f.vq! }, hooks),
-    );
-  });
+  ).action(pretrainSFTAction);
 
   common(
     pre
@@ -206,10 +221,5 @@ export function registerPretrainCommands(program: Command): void {
         SECONDS,
       )
       .option('--no-eval', 'skip the held-out evaluation'),
-  ).action(async (f: CommonFlags) => {
-    checkPreset(f.preset);
-    checkOutDir(f.out, { kind: 'model', overwrite: f.overwrite });
-    const { preset, out, seed, seconds, eval: evaluate } = f;
-    await runJob(f, (run, hooks) => run.pretrainAll({ preset, out, seed, seconds, eval: evaluate }, hooks));
-  });
+  ).action(pretrainAllAction);
 }

@@ -118,6 +118,70 @@ export function loadValidityRows(file: string, n: number): ValidityRow[] {
   });
 }
 
+/** `corl rewards check`. */
+async function rewardsCheckAction(f: CheckFlags): Promise<void> {
+  const nPrompts = intFlag('prompts', f.prompts, 1, 100000);
+  const seed = intFlag('seed', f.seed, 0, 2 ** 32 - 1);
+  const K = intFlag('images-per-prompt', f.imagesPerPrompt, 0, 64);
+  const correctRenders = intFlag('correct-renders', f.correctRenders, 0, 32);
+  const cfgWeight = numFlag('cfg', f.cfg, 0, 100);
+  const temperature = numFlag('temperature', f.temperature, 0, 10);
+  const bootstrap = intFlag('bootstrap', f.bootstrap, 100, 1000000);
+  if (f.imageSide !== 'ssim' && f.imageSide !== 'rmse')
+    throw new UserError(`--image-side must be ssim or rmse, got "${f.imageSide}"`);
+  const background = f.background === undefined ? undefined : rgbFlag('background', f.background);
+  if (!fs.existsSync(f.model) || !fs.statSync(f.model).isDirectory())
+    throw new UserError(`model directory ${f.model} does not exist`);
+  if (!fs.existsSync(path.join(f.model, 'config.json')))
+    throw new UserError(`model directory ${f.model} has no config.json (not a checkpoint)`);
+  const file = validityDataFile(f.data);
+  let rows = loadValidityRows(file, nPrompts);
+  const render: RenderOptions = { ...worldRender(file), ...(background ? { background } : {}) };
+  if (background)
+    rows = rows.map((r, i) => ({
+      ...r,
+      realImage: renderScene(r.scene, {
+        ...render,
+        size: r.realImage.width,
+        seed: deriveSeed(seed, 'real-noise', i),
+      }),
+    }));
+
+  const torch = await import('../torch/index.js');
+  const { loadULM } = await import('../model/checkpoint.js');
+  const { rewardValidity, formatValidityTable } = await import('../rl/validity/validity.js');
+  const { alternativeRows } = await import('../rl/validity/alternatives.js');
+  torch.applyDefaultThreads();
+  const { model, tokenizer } = loadULM(f.model);
+  const bar = progress('rewards check');
+  try {
+    const size = model.config.vision_config.params.image_size;
+    const bad = rows.find((r) => r.realImage.width !== size || r.realImage.height !== size);
+    if (bad)
+      throw new UserError(
+        `a real image is ${bad.realImage.width}x${bad.realImage.height} but the model takes ${size}x${size} images`,
+      );
+    const result = rewardValidity({ model, tok: tokenizer }, rows, {
+      imagesPerPrompt: K,
+      correctRenders,
+      seed,
+      cfgWeight,
+      temperature,
+      bootstrap,
+      render,
+      rewards: { imageFallback: f.imageSide, ...(background ? { detect: { background } } : {}) },
+      ...(f.alternatives ? { extraRows: alternativeRows(background) } : {}),
+      onProgress: (d, t, what) => bar.update(d, t, what),
+    });
+    bar.stop();
+    if (f.json) console.log(JSON.stringify(result));
+    else console.log(formatValidityTable(result));
+  } finally {
+    bar.stop();
+    model.dispose();
+  }
+}
+
 export function registerRewardsCommands(program: Command): void {
   const rewards = program.command('rewards').description('checks of the reward functions');
   rewards
@@ -141,66 +205,5 @@ export function registerRewardsCommands(program: Command): void {
       '--background <rgb>',
       're-render the real images and candidates on this background, e.g. 128,128,128',
     )
-    .action(async (f: CheckFlags) => {
-      const nPrompts = intFlag('prompts', f.prompts, 1, 100000);
-      const seed = intFlag('seed', f.seed, 0, 2 ** 32 - 1);
-      const K = intFlag('images-per-prompt', f.imagesPerPrompt, 0, 64);
-      const correctRenders = intFlag('correct-renders', f.correctRenders, 0, 32);
-      const cfgWeight = numFlag('cfg', f.cfg, 0, 100);
-      const temperature = numFlag('temperature', f.temperature, 0, 10);
-      const bootstrap = intFlag('bootstrap', f.bootstrap, 100, 1000000);
-      if (f.imageSide !== 'ssim' && f.imageSide !== 'rmse')
-        throw new UserError(`--image-side must be ssim or rmse, got "${f.imageSide}"`);
-      const background = f.background === undefined ? undefined : rgbFlag('background', f.background);
-      if (!fs.existsSync(f.model) || !fs.statSync(f.model).isDirectory())
-        throw new UserError(`model directory ${f.model} does not exist`);
-      if (!fs.existsSync(path.join(f.model, 'config.json')))
-        throw new UserError(`model directory ${f.model} has no config.json (not a checkpoint)`);
-      const file = validityDataFile(f.data);
-      let rows = loadValidityRows(file, nPrompts);
-      const render: RenderOptions = { ...worldRender(file), ...(background ? { background } : {}) };
-      if (background)
-        rows = rows.map((r, i) => ({
-          ...r,
-          realImage: renderScene(r.scene, {
-            ...render,
-            size: r.realImage.width,
-            seed: deriveSeed(seed, 'real-noise', i),
-          }),
-        }));
-
-      const torch = await import('../torch/index.js');
-      const { loadULM } = await import('../model/checkpoint.js');
-      const { rewardValidity, formatValidityTable } = await import('../rl/validity/validity.js');
-      const { alternativeRows } = await import('../rl/validity/alternatives.js');
-      torch.applyDefaultThreads();
-      const { model, tokenizer } = loadULM(f.model);
-      const bar = progress('rewards check');
-      try {
-        const size = model.config.vision_config.params.image_size;
-        const bad = rows.find((r) => r.realImage.width !== size || r.realImage.height !== size);
-        if (bad)
-          throw new UserError(
-            `a real image is ${bad.realImage.width}x${bad.realImage.height} but the model takes ${size}x${size} images`,
-          );
-        const result = rewardValidity({ model, tok: tokenizer }, rows, {
-          imagesPerPrompt: K,
-          correctRenders,
-          seed,
-          cfgWeight,
-          temperature,
-          bootstrap,
-          render,
-          rewards: { imageFallback: f.imageSide, ...(background ? { detect: { background } } : {}) },
-          ...(f.alternatives ? { extraRows: alternativeRows(background) } : {}),
-          onProgress: (d, t, what) => bar.update(d, t, what),
-        });
-        bar.stop();
-        if (f.json) console.log(JSON.stringify(result));
-        else console.log(formatValidityTable(result));
-      } finally {
-        bar.stop();
-        model.dispose();
-      }
-    });
+    .action(rewardsCheckAction);
 }

@@ -30,6 +30,26 @@ function field(
   return v;
 }
 
+/** `corl score`: one reward per line, then the mean. */
+function scoreAction(flags: ScoreFlags): void {
+  const rewards: number[] = [];
+  for (const { line, value } of readJsonl(flags.input)) {
+    const where = `${flags.input}:${line}`;
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw new UserError(`${where}: expected a JSON object`);
+    const obj = value as Record<string, unknown>;
+    const completion = field(obj, 'completion', where, true) as string;
+    const solution = field(obj, 'solution', where, flags.task !== 'format') ?? '';
+    const problem = field(obj, 'problem', where, false);
+    const r = scoreAnswer(flags.task, completion, solution, problem);
+    rewards.push(r);
+    if (flags.json) console.log(JSON.stringify({ reward: r }));
+  }
+  const mean = rewards.length === 0 ? 0 : rewards.reduce((a, b) => a + b, 0) / rewards.length;
+  if (flags.json) console.log(JSON.stringify({ mean, n: rewards.length }));
+  else console.log(`${flags.task}: mean reward ${mean.toFixed(4)} over ${rewards.length} completions`);
+}
+
 export function registerScoreCommands(program: Command): void {
   program
     .command('score')
@@ -37,22 +57,5 @@ export function registerScoreCommands(program: Command): void {
     .addOption(new Option('--task <task>', 'scorer').choices(SCORE_TASKS).makeOptionMandatory())
     .requiredOption('--input <file>', 'JSONL: {"completion", "solution", "problem"?} per line')
     .option('--json', 'one JSON line per input, then a summary line')
-    .action((flags: ScoreFlags) => {
-      const rewards: number[] = [];
-      for (const { line, value } of readJsonl(flags.input)) {
-        const where = `${flags.input}:${line}`;
-        if (typeof value !== 'object' || value === null || Array.isArray(value))
-          throw new UserError(`${where}: expected a JSON object`);
-        const obj = value as Record<string, unknown>;
-        const completion = field(obj, 'completion', where, true) as string;
-        const solution = field(obj, 'solution', where, flags.task !== 'format') ?? '';
-        const problem = field(obj, 'problem', where, false);
-        const r = scoreAnswer(flags.task, completion, solution, problem);
-        rewards.push(r);
-        if (flags.json) console.log(JSON.stringify({ reward: r }));
-      }
-      const mean = rewards.length === 0 ? 0 : rewards.reduce((a, b) => a + b, 0) / rewards.length;
-      if (flags.json) console.log(JSON.stringify({ mean, n: rewards.length }));
-      else console.log(`${flags.task}: mean reward ${mean.toFixed(4)} over ${rewards.length} completions`);
-    });
+    .action(scoreAction);
 }

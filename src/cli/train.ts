@@ -13,6 +13,27 @@ interface TrainFlags {
   set: string[];
 }
 
+/** `corl train`: the config with its overrides, then the run. */
+async function trainAction(flags: TrainFlags): Promise<void> {
+  const overrides: Record<string, unknown> = {};
+  if (flags.steps !== undefined) overrides.steps = flags.steps;
+  if (flags.seed !== undefined) overrides.seed = flags.seed;
+  if (flags.out !== undefined) overrides.out = flags.out;
+  const { loadTrainConfig, parseConfigSet } = await import('../rl/config.js');
+  const { train } = await import('../rl/trainer.js');
+  const cfg = loadTrainConfig(flags.config, overrides, flags.set.map(parseConfigSet));
+  const r = train(cfg, { resume: flags.resume, overwrite: flags.overwrite });
+  if (flags.json) console.log(JSON.stringify(r));
+  else {
+    const f = (x?: number) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(3));
+    console.log(`trained ${r.steps} steps in ${r.seconds.toFixed(0)} s -> ${r.out}`);
+    if (r.before && r.after)
+      console.log(
+        `held-out: gen reward ${f(r.before.gen_reward)} -> ${f(r.after.gen_reward)}, geneval ${f(r.before.geneval)} -> ${f(r.after.geneval)}, accuracy ${f(r.before.accuracy)} -> ${f(r.after.accuracy)}, format ${f(r.before.format)} -> ${f(r.after.format)}`,
+      );
+  }
+}
+
 export function registerTrainCommands(program: Command): void {
   program
     .command('train')
@@ -30,23 +51,5 @@ export function registerTrainCommands(program: Command): void {
       [],
     )
     .option('--json', 'print the result as one JSON line')
-    .action(async (flags: TrainFlags) => {
-      const overrides: Record<string, unknown> = {};
-      if (flags.steps !== undefined) overrides.steps = flags.steps;
-      if (flags.seed !== undefined) overrides.seed = flags.seed;
-      if (flags.out !== undefined) overrides.out = flags.out;
-      const { loadTrainConfig, parseConfigSet } = await import('../rl/config.js');
-      const { train } = await import('../rl/trainer.js');
-      const cfg = loadTrainConfig(flags.config, overrides, flags.set.map(parseConfigSet));
-      const r = train(cfg, { resume: flags.resume, overwrite: flags.overwrite });
-      if (flags.json) console.log(JSON.stringify(r));
-      else {
-        const f = (x?: number) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(3));
-        console.log(`trained ${r.steps} steps in ${r.seconds.toFixed(0)} s -> ${r.out}`);
-        if (r.before && r.after)
-          console.log(
-            `held-out: gen reward ${f(r.before.gen_reward)} -> ${f(r.after.gen_reward)}, geneval ${f(r.before.geneval)} -> ${f(r.after.geneval)}, accuracy ${f(r.before.accuracy)} -> ${f(r.after.accuracy)}, format ${f(r.before.format)} -> ${f(r.after.format)}`,
-          );
-      }
-    });
+    .action(trainAction);
 }

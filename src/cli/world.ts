@@ -71,6 +71,111 @@ interface ShowFlags {
   overwrite?: boolean;
 }
 
+/** `corl world build`: checks --out, builds the world into a temporary folder and renames it into place. */
+function buildWorldAction(flags: BuildFlags): void {
+  const t0 = performance.now();
+  const bar = progress('building');
+  checkOutDir(flags.out, { kind: 'world', overwrite: flags.overwrite });
+  let summary!: ReturnType<typeof buildDataset>;
+  try {
+    writeDirAtomically(flags.out, 'world', (tmp) => {
+      summary = buildDataset({
+        out: tmp,
+        seed: flags.seed,
+        train: flags.train,
+        test: flags.test,
+        imageSize: flags.size,
+        antialias: flags.antialias ?? false,
+        noise: flags.bgNoise,
+        onProgress: (d, t) => bar.update(d, t),
+      });
+    });
+  } finally {
+    bar.stop();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  if (flags.json) {
+    const { train, test, images, files } = summary;
+    console.log(JSON.stringify({ out: flags.out, train, test, images, files: files.length, seconds }));
+  } else {
+    console.log(
+      `built ${summary.train} train + ${summary.test} test scenes (${summary.images} images, ` +
+        `${summary.files.length + 1} files) in ${flags.out} in ${seconds.toFixed(1)} s`,
+    );
+  }
+}
+
+/** `corl world detect`: the scene parser's accuracy on a file's images (optionally corrupted). */
+function detectAction(flags: DetectFlags): void {
+  const items = loadImages(flags.data, flags.limit);
+  const objects = items.reduce((a, it) => a + it.scene.objects.length, 0);
+  const bar = progress('detecting');
+  const clean: SceneMatch[] = [];
+  const noisy: SceneMatch[] = [];
+  const corrupted = flags.noise !== undefined || flags.blur !== undefined;
+  const noise = flags.noise ?? 0;
+  const blur = flags.blur ?? 0;
+  items.forEach((it, k) => {
+    clean.push(matchScene(it.scene, detectObjects(it.image), it.image.width));
+    if (corrupted) {
+      const rng = new Rng(deriveSeed(flags.seed, 'detect-noise', k));
+      const img = corrupt(it.image, { noise, blur }, rng);
+      noisy.push(matchScene(it.scene, detectObjects(img), img.width));
+    }
+    bar.update(k + 1, items.length);
+  });
+  bar.stop();
+  const c = summariseMatches(clean, objects);
+  const report: Record<string, number> = {
+    objects,
+    exact_scene_acc: c.exact_scene_acc,
+    object_f1: c.object_f1,
+  };
+  if (corrupted) {
+    const n = summariseMatches(noisy, objects);
+    Object.assign(report, {
+      noise,
+      blur,
+      noisy_exact_scene_acc: n.exact_scene_acc,
+      noisy_object_f1: n.object_f1,
+    });
+  }
+  if (flags.json) {
+    console.log(JSON.stringify(report));
+    return;
+  }
+  console.log(
+    `scene parser on ${flags.data}: ${items.length} images, ${objects} objects: ` +
+      `exact scenes ${c.exact_scene_acc.toFixed(4)}, object F1 ${c.object_f1.toFixed(4)}`,
+  );
+  if (corrupted) {
+    console.log(
+      `with noise ${noise} and blur ${blur}: exact scenes ${report.noisy_exact_scene_acc?.toFixed(4)}, ` +
+        `object F1 ${report.noisy_object_f1?.toFixed(4)}`,
+    );
+  }
+}
+
+/** `corl world show`: a contact sheet of the first rows with their prompts. */
+function showAction(flags: ShowFlags): void {
+  checkOutFile(flags.out, { overwrite: flags.overwrite, ownFile: isCorlPng });
+  const images = new RowImages();
+  const items = readWorldRowLines(flags.data)
+    .slice(0, flags.n)
+    .map(({ line, row }) => ({
+      image: images.get(flags.data, row, `${flags.data}:${line}`),
+      label: row.prompt ?? row.caption ?? '',
+    }));
+  if (items.length === 0) throw new UserError(`${flags.data}: no rows`);
+  const sheet = contactSheet(items, { columns: flags.columns, scale: flags.scale });
+  try {
+    writePng(flags.out, sheet);
+  } catch (err) {
+    throw new UserError(`cannot write ${flags.out}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  console.log(`wrote ${flags.out} (${items.length} images)`);
+}
+
 export function registerWorldCommands(program: Command): void {
   const world = program
     .command('world')
@@ -93,38 +198,7 @@ export function registerWorldCommands(program: Command): void {
     .option('--antialias', 'anti-aliased renders (4x4 supersampling)')
     .option('--bg-noise <sigma>', 'background noise, fraction of 255', parseFloatOption(0, 1), 0)
     .option('--json', 'print the summary as one JSON line')
-    .action((flags: BuildFlags) => {
-      const t0 = performance.now();
-      const bar = progress('building');
-      checkOutDir(flags.out, { kind: 'world', overwrite: flags.overwrite });
-      let summary!: ReturnType<typeof buildDataset>;
-      try {
-        writeDirAtomically(flags.out, 'world', (tmp) => {
-          summary = buildDataset({
-            out: tmp,
-            seed: flags.seed,
-            train: flags.train,
-            test: flags.test,
-            imageSize: flags.size,
-            antialias: flags.antialias ?? false,
-            noise: flags.bgNoise,
-            onProgress: (d, t) => bar.update(d, t),
-          });
-        });
-      } finally {
-        bar.stop();
-      }
-      const seconds = (performance.now() - t0) / 1000;
-      if (flags.json) {
-        const { train, test, images, files } = summary;
-        console.log(JSON.stringify({ out: flags.out, train, test, images, files: files.length, seconds }));
-      } else {
-        console.log(
-          `built ${summary.train} train + ${summary.test} test scenes (${summary.images} images, ` +
-            `${summary.files.length + 1} files) in ${flags.out} in ${seconds.toFixed(1)} s`,
-        );
-      }
-    });
+    .action(buildWorldAction);
 
   world
     .command('detect')
@@ -139,55 +213,7 @@ export function registerWorldCommands(program: Command): void {
     .option('--blur <sigma>', 'also score with gaussian blur (pixels)', parseFloatOption(0, 10))
     .option('--seed <n>', 'seed of the noise', parseSeedOption, 0)
     .option('--limit <n>', 'score at most n images', parseIntOption(1))
-    .action((flags: DetectFlags) => {
-      const items = loadImages(flags.data, flags.limit);
-      const objects = items.reduce((a, it) => a + it.scene.objects.length, 0);
-      const bar = progress('detecting');
-      const clean: SceneMatch[] = [];
-      const noisy: SceneMatch[] = [];
-      const corrupted = flags.noise !== undefined || flags.blur !== undefined;
-      const noise = flags.noise ?? 0;
-      const blur = flags.blur ?? 0;
-      items.forEach((it, k) => {
-        clean.push(matchScene(it.scene, detectObjects(it.image), it.image.width));
-        if (corrupted) {
-          const rng = new Rng(deriveSeed(flags.seed, 'detect-noise', k));
-          const img = corrupt(it.image, { noise, blur }, rng);
-          noisy.push(matchScene(it.scene, detectObjects(img), img.width));
-        }
-        bar.update(k + 1, items.length);
-      });
-      bar.stop();
-      const c = summariseMatches(clean, objects);
-      const report: Record<string, number> = {
-        objects,
-        exact_scene_acc: c.exact_scene_acc,
-        object_f1: c.object_f1,
-      };
-      if (corrupted) {
-        const n = summariseMatches(noisy, objects);
-        Object.assign(report, {
-          noise,
-          blur,
-          noisy_exact_scene_acc: n.exact_scene_acc,
-          noisy_object_f1: n.object_f1,
-        });
-      }
-      if (flags.json) {
-        console.log(JSON.stringify(report));
-        return;
-      }
-      console.log(
-        `scene parser on ${flags.data}: ${items.length} images, ${objects} objects: ` +
-          `exact scenes ${c.exact_scene_acc.toFixed(4)}, object F1 ${c.object_f1.toFixed(4)}`,
-      );
-      if (corrupted) {
-        console.log(
-          `with noise ${noise} and blur ${blur}: exact scenes ${report.noisy_exact_scene_acc?.toFixed(4)}, ` +
-            `object F1 ${report.noisy_object_f1?.toFixed(4)}`,
-        );
-      }
-    });
+    .action(detectAction);
 
   world
     .command('show')
@@ -202,22 +228,5 @@ export function registerWorldCommands(program: Command): void {
       'integer upscaling (default: about 128 px per image; at most 64)',
       parseIntOption(1, 64),
     )
-    .action((flags: ShowFlags) => {
-      checkOutFile(flags.out, { overwrite: flags.overwrite, ownFile: isCorlPng });
-      const images = new RowImages();
-      const items = readWorldRowLines(flags.data)
-        .slice(0, flags.n)
-        .map(({ line, row }) => ({
-          image: images.get(flags.data, row, `${flags.data}:${line}`),
-          label: row.prompt ?? row.caption ?? '',
-        }));
-      if (items.length === 0) throw new UserError(`${flags.data}: no rows`);
-      const sheet = contactSheet(items, { columns: flags.columns, scale: flags.scale });
-      try {
-        writePng(flags.out, sheet);
-      } catch (err) {
-        throw new UserError(`cannot write ${flags.out}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-      }
-      console.log(`wrote ${flags.out} (${items.length} images)`);
-    });
+    .action(showAction);
 }

@@ -218,9 +218,16 @@ function answerBatch(
   });
 }
 
+type Routed = ReturnType<typeof routeRows<EvalRow>>;
+type Tick = (n: number) => void;
+
 /**
  * Runs the benchmarks on `rows` (see the file comment) and returns every number. Everything runs under noGrad;
  * the model's train/eval mode is left as it was.
+ *
+ *   1. generation     G images per prompt (CFG), judged by the scene parser (GenEval-style)
+ *   2. answers        one greedy answer per question (MCQ, open-ended, POPE)
+ *   3. scores         accuracy per family and kind, POPE's metrics, the format rate, items for intervals
  */
 export function evaluate(
   model: MultiModalityCausalLM,
@@ -233,155 +240,189 @@ export function evaluate(
   if (opts.geneval === false) routed.gen = [];
   if (opts.understanding === false) routed.mcq = routed.oe = routed.pope = [];
   const G = opts.imagesPerPrompt ?? 4;
-  const size = model.config.vision_config.params.image_size;
-  const imageOf = (r: EvalRow): RgbImage => r.image ?? renderScene(r.scene, { size });
   const questions = [...routed.mcq, ...routed.oe, ...routed.pope];
   const total = routed.gen.length * G + questions.length;
   let done = 0;
-  const tick = (n: number) => {
+  const tick: Tick = (n) => {
     done += n;
     opts.onProgress?.(done, total);
   };
-
   return torch.noGrad(() => {
-    // ---- generation (GenEval-style)
-    let geneval: EvalResult['geneval'] = null;
-    const items: EvalItems = { geneval: [], mcq: [], oe: [], pope: [] };
-    if (routed.gen.length > 0) {
-      const gen = new torch.Generator(opts.seed ?? 0);
-      const results: { tag: GenevalCategory; correct: boolean }[] = [];
-      let objects = 0;
-      for (const part of chunks(routed.gen, opts.genBatch ?? 16)) {
-        const images = torch.tidy(() => {
-          const batch = generationBatch(
-            tok,
-            part.map((r) => generationPrompt(r.prompt)),
-          );
-          const s = sampleImages(model, batch, {
-            imagesPerPrompt: G,
-            cfgWeight: opts.cfgWeight ?? 5,
-            temperature: opts.temperature ?? 1,
-            padId: tok.special.pad,
-            generator: gen,
-          });
-          return toRGBImages(model.gen_vision_model.decode(s.codes));
-        });
-        const scored = scoreImages(
-          part.flatMap((r) => Array.from({ length: G }, () => r)),
-          images,
-        );
-        results.push(...scored.results);
-        objects += scored.objects;
-        tick(images.length);
-      }
-      for (let k = 0; k * G < results.length; k++) {
-        const mine = results.slice(k * G, (k + 1) * G);
-        items.geneval.push({
-          tag: mine[0]!.tag,
-          correct: mine.filter((r) => r.correct).length / mine.length,
-        });
-      }
-      const s = summariseGeneval(results);
-      geneval = {
-        overall: s.overall,
-        categories: s.categories,
-        prompts: routed.gen.length,
-        images: results.length,
-        objects_per_image: results.length === 0 ? 0 : objects / results.length,
-      };
-    }
-
-    // ---- understanding (greedy answers)
-    const answers = new Map<EvalRow, string>();
-    const maxNew = opts.maxNewTokens ?? 64;
-    for (const part of chunks(questions, opts.textBatch ?? 64)) {
-      const outs = answerBatch(
-        model,
-        tok,
-        part.map((r) => understandingPrompt(r.qa_problem!)),
-        part.map(imageOf),
-        maxNew,
-      );
-      part.forEach((r, i) => answers.set(r, outs[i]!));
-      tick(part.length);
-    }
-    const examples: NonNullable<EvalResult['examples']> = [];
-    const keep = opts.examples ?? 0;
-    const scored = (family: QuestionFamily, score: (r: EvalRow, a: string) => number) =>
-      routed[family].map((r) => {
-        const answer = answers.get(r)!;
-        const s = score(r, answer);
-        if (examples.filter((e) => e.family === family).length < keep)
-          examples.push({
-            family,
-            kind: r.qa_kind ?? '',
-            question: r.qa_problem!,
-            answer,
-            gold: r.qa_solution ?? '',
-            score: s,
-          });
-        return { key: r.qa_kind ?? 'unknown', score: s };
-      });
-    const fam = (scores: { key: string; score: number }[], keep: number[]) => {
-      keep.push(...scores.map((i) => i.score));
-      return scores.length === 0
-        ? null
-        : { accuracy: mean(scores.map((i) => i.score)), n: scores.length, by_kind: accuracyBy(scores) };
-    };
-    const mcq = fam(
-      scored('mcq', (r, a) => mcqAccuracy(a, r.qa_solution!, r.qa_problem)),
-      items.mcq,
-    );
-    const oe = fam(
-      scored('oe', (r, a) => oeAccuracy(a, r.qa_solution!)),
-      items.oe,
-    );
-
-    let pope: EvalResult['pope'] = null;
-    if (routed.pope.length > 0) {
-      const popeItems = routed.pope.map((r) => ({
-        pred: parseYesNo(answers.get(r)!),
-        gold: (r.qa_answer === 'yes' ? 'yes' : 'no') as 'yes' | 'no',
-        split: r.pope_split,
-      }));
-      scored('pope', (r, a) => (parseYesNo(a) === r.qa_answer ? 1 : 0));
-      const splits: Partial<Record<PopeSplit, PopeMetrics>> = {};
-      for (const s of POPE_SPLITS) {
-        const sub = popeItems.filter((i) => i.split === s);
-        if (sub.length > 0) splits[s] = popeMetrics(sub);
-      }
-      pope = { ...popeMetrics(popeItems), splits };
-      items.pope = popeItems.map(({ pred, gold }) => ({ pred, gold }));
-    }
-
-    let format: EvalResult['format'] = null;
-    if (questions.length > 0) {
-      const by: Partial<Record<QuestionFamily, Accuracy>> = {};
-      for (const f of ['mcq', 'oe', 'pope'] as const)
-        if (routed[f].length > 0)
-          by[f] = {
-            accuracy: mean(routed[f].map((r) => formatReward(answers.get(r)!))),
-            n: routed[f].length,
-          };
-      format = {
-        rate: mean(questions.map((r) => formatReward(answers.get(r)!))),
-        n: questions.length,
-        by_family: by,
-      };
-    }
-
+    const gen = evaluateGeneration(model, tok, routed.gen, opts, tick);
+    const answers = answerQuestions(model, tok, questions, opts, tick);
+    const scores = scoreAnswers(routed, answers, opts.examples ?? 0);
     const result: EvalResult = {
-      geneval,
-      mcq,
-      oe,
-      pope,
-      format,
+      geneval: gen.geneval,
+      mcq: scores.mcq,
+      oe: scores.oe,
+      pope: scores.pope,
+      format: formatRates(routed, questions, answers),
       seconds: (performance.now() - t0) / 1000,
-      items,
+      items: { ...scores.items, geneval: gen.items },
     };
-    if (keep > 0) result.examples = examples;
+    if ((opts.examples ?? 0) > 0) result.examples = scores.examples;
     return result;
   });
+}
+
+/** 1. G images per prompt, judged by the scene parser; per-prompt items for intervals. */
+function evaluateGeneration(
+  model: MultiModalityCausalLM,
+  tok: ULMTokenizer,
+  prompts: readonly EvalRow[],
+  opts: EvalOptions,
+  tick: Tick,
+): { geneval: EvalResult['geneval']; items: EvalItems['geneval'] } {
+  if (prompts.length === 0) return { geneval: null, items: [] };
+  const G = opts.imagesPerPrompt ?? 4;
+  const gen = new torch.Generator(opts.seed ?? 0);
+  const results: { tag: GenevalCategory; correct: boolean }[] = [];
+  let objects = 0;
+  for (const part of chunks(prompts, opts.genBatch ?? 16)) {
+    const images = torch.tidy(() => {
+      const batch = generationBatch(
+        tok,
+        part.map((r) => generationPrompt(r.prompt)),
+      );
+      const s = sampleImages(model, batch, {
+        imagesPerPrompt: G,
+        cfgWeight: opts.cfgWeight ?? 5,
+        temperature: opts.temperature ?? 1,
+        padId: tok.special.pad,
+        generator: gen,
+      });
+      return toRGBImages(model.gen_vision_model.decode(s.codes));
+    });
+    const scored = scoreImages(
+      part.flatMap((r) => Array.from({ length: G }, () => r)),
+      images,
+    );
+    results.push(...scored.results);
+    objects += scored.objects;
+    tick(images.length);
+  }
+  const items: EvalItems['geneval'] = [];
+  for (let k = 0; k * G < results.length; k++) {
+    const mine = results.slice(k * G, (k + 1) * G);
+    items.push({ tag: mine[0]!.tag, correct: mine.filter((r) => r.correct).length / mine.length });
+  }
+  const s = summariseGeneval(results);
+  return {
+    geneval: {
+      overall: s.overall,
+      categories: s.categories,
+      prompts: prompts.length,
+      images: results.length,
+      objects_per_image: results.length === 0 ? 0 : objects / results.length,
+    },
+    items,
+  };
+}
+
+/** 2. One greedy answer per question, in batches. */
+function answerQuestions(
+  model: MultiModalityCausalLM,
+  tok: ULMTokenizer,
+  questions: readonly EvalRow[],
+  opts: EvalOptions,
+  tick: Tick,
+): Map<EvalRow, string> {
+  const size = model.config.vision_config.params.image_size;
+  const imageOf = (r: EvalRow): RgbImage => r.image ?? renderScene(r.scene, { size });
+  const answers = new Map<EvalRow, string>();
+  for (const part of chunks(questions, opts.textBatch ?? 64)) {
+    const outs = answerBatch(
+      model,
+      tok,
+      part.map((r) => understandingPrompt(r.qa_problem!)),
+      part.map(imageOf),
+      opts.maxNewTokens ?? 64,
+    );
+    part.forEach((r, i) => answers.set(r, outs[i]!));
+    tick(part.length);
+  }
+  return answers;
+}
+
+/** 3. Accuracy per family and kind, POPE's metrics, the items for intervals and up to `keep` examples a family. */
+function scoreAnswers(
+  routed: Routed,
+  answers: Map<EvalRow, string>,
+  keep: number,
+): Pick<EvalResult, 'mcq' | 'oe' | 'pope'> & {
+  items: Omit<EvalItems, 'geneval'>;
+  examples: NonNullable<EvalResult['examples']>;
+} {
+  const examples: NonNullable<EvalResult['examples']> = [];
+  const scored = (family: QuestionFamily, score: (r: EvalRow, a: string) => number) =>
+    routed[family].map((r) => {
+      const answer = answers.get(r)!;
+      const s = score(r, answer);
+      if (examples.filter((e) => e.family === family).length < keep)
+        examples.push({
+          family,
+          kind: r.qa_kind ?? '',
+          question: r.qa_problem!,
+          answer,
+          gold: r.qa_solution ?? '',
+          score: s,
+        });
+      return { key: r.qa_kind ?? 'unknown', score: s };
+    });
+  const fam = (scores: { key: string; score: number }[]) =>
+    scores.length === 0
+      ? null
+      : { accuracy: mean(scores.map((i) => i.score)), n: scores.length, by_kind: accuracyBy(scores) };
+  const mcqScores = scored('mcq', (r, a) => mcqAccuracy(a, r.qa_solution!, r.qa_problem));
+  const oeScores = scored('oe', (r, a) => oeAccuracy(a, r.qa_solution!));
+  scored('pope', (r, a) => (parseYesNo(a) === r.qa_answer ? 1 : 0)); // examples only
+  const popeItems = routed.pope.map((r) => ({
+    pred: parseYesNo(answers.get(r)!),
+    gold: (r.qa_answer === 'yes' ? 'yes' : 'no') as 'yes' | 'no',
+    split: r.pope_split,
+  }));
+  return {
+    mcq: fam(mcqScores),
+    oe: fam(oeScores),
+    pope: popeResult(popeItems),
+    items: {
+      mcq: mcqScores.map((i) => i.score),
+      oe: oeScores.map((i) => i.score),
+      pope: popeItems.map(({ pred, gold }) => ({ pred, gold })),
+    },
+    examples,
+  };
+}
+
+/** POPE's metrics, overall and per split. */
+function popeResult(
+  items: { pred: 'yes' | 'no' | null; gold: 'yes' | 'no'; split?: PopeSplit }[],
+): EvalResult['pope'] {
+  if (items.length === 0) return null;
+  const splits: Partial<Record<PopeSplit, PopeMetrics>> = {};
+  for (const s of POPE_SPLITS) {
+    const sub = items.filter((i) => i.split === s);
+    if (sub.length > 0) splits[s] = popeMetrics(sub);
+  }
+  return { ...popeMetrics(items), splits };
+}
+
+/** The think/answer format rate, overall and per family. */
+function formatRates(
+  routed: Routed,
+  questions: readonly EvalRow[],
+  answers: Map<EvalRow, string>,
+): EvalResult['format'] {
+  if (questions.length === 0) return null;
+  const by: Partial<Record<QuestionFamily, Accuracy>> = {};
+  for (const f of ['mcq', 'oe', 'pope'] as const)
+    if (routed[f].length > 0)
+      by[f] = { accuracy: mean(routed[f].map((r) => formatReward(answers.get(r)!))), n: routed[f].length };
+  return {
+    rate: mean(questions.map((r) => formatReward(answers.get(r)!))),
+    n: questions.length,
+    by_family: by,
+  };
 }
 
 /**
