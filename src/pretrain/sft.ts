@@ -454,7 +454,111 @@ function textBackward(
   return { perToken, rowOf, posOf };
 }
 
-/** Trains `model` in place; returns the log. */
+type LossKey = 'gen' | TextKind | `letter_${TextKind}` | `answer_${TextKind}`;
+type SftBatch = ReturnType<SftData['batch']>;
+interface SftStep {
+  genValue: number;
+  perToken: number[];
+  rowOf: number[];
+  posOf: number[];
+  norm: number;
+}
+
+/** Mean losses and gradient norm since the last log point, and the rows seen by kind over the whole run. */
+class SftMeter {
+  private readonly sums = new Map<LossKey, { sum: number; n: number }>();
+  private gradSum = 0;
+  private gradN = 0;
+  readonly rows: SftResult['rows'] = {};
+
+  private add(k: LossKey, sum: number, n: number): void {
+    const a = this.sums.get(k) ?? { sum: 0, n: 0 };
+    a.sum += sum;
+    a.n += n;
+    this.sums.set(k, a);
+  }
+
+  /** A step's losses: generation per row, text per row and kind, the answer's and the MC letter's tokens. */
+  record(batch: SftBatch, step: SftStep): void {
+    if (batch.gen.length > 0) {
+      this.add('gen', step.genValue * batch.gen.length, batch.gen.length);
+      this.rows.gen = (this.rows.gen ?? 0) + batch.gen.length;
+    }
+    const rowSums = new Map<number, { sum: number; n: number }>();
+    step.perToken.forEach((l, i) => {
+      const r = step.rowOf[i]!;
+      const row = batch.text[r]!;
+      const j = step.posOf[i]!;
+      if (row.answerAt === j) this.add(`answer_${row.kind}` as LossKey, l, 1);
+      if (row.letters[0] === j) this.add(`letter_${row.kind}` as LossKey, l, 1);
+      const a = rowSums.get(r) ?? { sum: 0, n: 0 };
+      a.sum += l;
+      a.n += 1;
+      rowSums.set(r, a);
+    });
+    for (const [r, a] of rowSums) this.add(batch.text[r]!.kind, a.sum, a.n);
+    for (const r of batch.text) this.rows[r.kind] = (this.rows[r.kind] ?? 0) + 1;
+    this.gradSum += step.norm;
+    this.gradN += 1;
+  }
+
+  snapshot(at: Omit<SftLog, 'loss' | 'grad_norm'>): SftLog {
+    return {
+      ...at,
+      loss: Object.fromEntries([...this.sums].map(([k, v]) => [k, v.sum / Math.max(1, v.n)])),
+      grad_norm: this.gradSum / Math.max(1, this.gradN),
+    };
+  }
+
+  /** Starts the next log interval. */
+  reset(): void {
+    this.sums.clear();
+    this.gradSum = 0;
+    this.gradN = 0;
+  }
+
+  /** The rows by kind, in a stable order. */
+  orderedRows(): SftResult['rows'] {
+    const ordered: SftResult['rows'] = {};
+    for (const k of ['gen', ...TEXT_KINDS] as const)
+      if (this.rows[k] !== undefined) ordered[k] = this.rows[k];
+    return ordered;
+  }
+}
+
+/** One optimisation step: the generation and text losses backward, gradient clipping, AdamW. */
+function sftStep(
+  model: MultiModalityCausalLM,
+  tok: ULMTokenizer,
+  batch: SftBatch,
+  o: SftOptions,
+  opt: torch.optim.AdamW,
+  params: Tensor[],
+): SftStep {
+  const maxTokens = o.maxTokens ?? 2048;
+  opt.zeroGrad();
+  const genValue = batch.gen.length > 0 ? genBackward(model, tok, batch.gen, o.genWeight ?? 1, maxTokens) : 0;
+  const lw = o.letterWeight ?? 1;
+  const text =
+    batch.text.length > 0
+      ? textBackward(
+          model,
+          tok,
+          batch.text,
+          (row, j) => (row.letters.includes(j) ? lw : 1),
+          o.textWeight ?? 1,
+          maxTokens,
+        )
+      : { perToken: [] as number[], rowOf: [] as number[], posOf: [] as number[] };
+  const norm = torch.optim.clipGradNorm(params, o.clip ?? 1);
+  opt.step();
+  return { genValue, ...text, norm };
+}
+
+/**
+ * Trains `model` in place; returns the log. Each step: the curriculum phase and learning rate at the run's
+ * progress, a batch of that phase's mix, one optimisation step, the meter; a log line every 2% of the budget.
+ */
 export function trainSFT(model: MultiModalityCausalLM, tok: ULMTokenizer, o: SftOptions): SftResult {
   if (o.curriculum.length === 0) throw new RangeError('trainSFT: empty curriculum');
   const data = new SftData(tok, model.numImageTokens, {
@@ -474,31 +578,12 @@ export function trainSFT(model: MultiModalityCausalLM, tok: ULMTokenizer, o: Sft
   });
   const schedule = warmupCosine(o.warmup ?? 0.03, o.finalLr ?? 0.1);
   const budget = Budget.of(o, 400);
-  const genW = o.genWeight ?? 1;
-  const textW = o.textWeight ?? 1;
-  const maxTokens = o.maxTokens ?? 2048;
+  const meter = new SftMeter();
   const logs: SftLog[] = [];
-  const rows: SftResult['rows'] = {};
-  type Key = 'gen' | TextKind | `letter_${TextKind}` | `answer_${TextKind}`;
-  const sums = new Map<Key, { sum: number; n: number }>();
-  let gradSum = 0;
-  let gradN = 0;
-  const add = (k: Key, sum: number, n: number) => {
-    const a = sums.get(k) ?? { sum: 0, n: 0 };
-    a.sum += sum;
-    a.n += n;
-    sums.set(k, a);
-  };
-  let phaseName = '';
-  const snapshot = (): SftLog => ({
-    step: budget.step,
-    seconds: budget.elapsed(),
-    lr: opt.lr,
-    phase: phaseName,
-    loss: Object.fromEntries([...sums].map(([k, v]) => [k, v.sum / Math.max(1, v.n)])),
-    grad_norm: gradSum / Math.max(1, gradN),
-  });
   const logEvery = new LogEvery(0.02);
+  let phaseName = '';
+  const snapshot = () =>
+    meter.snapshot({ step: budget.step, seconds: budget.elapsed(), lr: opt.lr, phase: phaseName });
   model.train();
   try {
     while (!budget.done()) {
@@ -507,61 +592,20 @@ export function trainSFT(model: MultiModalityCausalLM, tok: ULMTokenizer, o: Sft
       phaseName = phase.name ?? `phase ${index + 1}`;
       opt.lr = baseLr * schedule(progress);
       const batch = data.batch(phase.mix);
-      opt.zeroGrad();
-      const genValue = batch.gen.length > 0 ? genBackward(model, tok, batch.gen, genW, maxTokens) : 0;
-      const lw = o.letterWeight ?? 1;
-      const text =
-        batch.text.length > 0
-          ? textBackward(
-              model,
-              tok,
-              batch.text,
-              (row, j) => (row.letters.includes(j) ? lw : 1),
-              textW,
-              maxTokens,
-            )
-          : { perToken: [] as number[], rowOf: [] as number[], posOf: [] as number[] };
-      const norm = torch.optim.clipGradNorm(params, o.clip ?? 1);
-      opt.step();
-      const step = { genValue, ...text, norm };
+      meter.record(batch, sftStep(model, tok, batch, o, opt, params));
       budget.tick();
-      if (batch.gen.length > 0) {
-        add('gen', step.genValue * batch.gen.length, batch.gen.length);
-        rows.gen = (rows.gen ?? 0) + batch.gen.length;
-      }
-      const rowSums = new Map<number, { sum: number; n: number }>();
-      step.perToken.forEach((l, i) => {
-        const r = step.rowOf[i]!;
-        const row = batch.text[r]!;
-        const j = step.posOf[i]!;
-        if (row.answerAt === j) add(`answer_${row.kind}` as Key, l, 1);
-        if (row.letters[0] === j) add(`letter_${row.kind}` as Key, l, 1);
-        const a = rowSums.get(r) ?? { sum: 0, n: 0 };
-        a.sum += l;
-        a.n += 1;
-        rowSums.set(r, a);
-      });
-      for (const [r, a] of rowSums) add(batch.text[r]!.kind, a.sum, a.n);
-      for (const r of batch.text) rows[r.kind] = (rows[r.kind] ?? 0) + 1;
-      gradSum += step.norm;
-      gradN += 1;
       const p = budget.progress();
       o.onStep?.(p, snapshot());
       if (logEvery.due(p, budget.done())) {
         const log = snapshot();
         logs.push(log);
         o.onLog?.(log);
-        sums.clear();
-        gradSum = 0;
-        gradN = 0;
+        meter.reset();
       }
     }
   } finally {
     opt.dispose();
   }
   model.eval();
-  // Keep the kinds in a stable order in the result.
-  const ordered: SftResult['rows'] = {};
-  for (const k of ['gen', ...TEXT_KINDS] as const) if (rows[k] !== undefined) ordered[k] = rows[k];
-  return { steps: budget.step, seconds: budget.elapsed(), logs, rows: ordered };
+  return { steps: budget.step, seconds: budget.elapsed(), logs, rows: meter.orderedRows() };
 }

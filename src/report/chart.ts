@@ -109,42 +109,88 @@ function marker(style: SeriesStyle, x: number, y: number, colour: string): strin
 }
 
 /** Renders `curve` as an `<svg class="report-chart">` (call only when `hasData(curve)`). */
+/** Where a chart's data go: axes, scales from data to pixels, the plot's corners. */
+interface Frame {
+  xAxis: ReturnType<typeof niceAxis>;
+  yAxis: ReturnType<typeof niceAxis>;
+  plotW: number;
+  plotH: number;
+  sx: (x: number) => number;
+  sy: (y: number) => number;
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+}
+
+interface LegendItem {
+  x: number;
+  row: number;
+  name: string;
+  colour: string;
+  style: SeriesStyle;
+  empty: boolean;
+}
+
+/**
+ * One curve as a self-contained SVG chart, top-down: the frame (axes and scales from the data), the legend's
+ * layout (its rows set the height), then grid and ticks, axis labels, the series (faint ones first, markers
+ * on top) and the legend.
+ */
 export function renderChartSvg(curve: Curve): string {
-  const runs = curve.series.map((s) => segments(s.points));
-  const all = runs.flat(2);
+  const runs = curve.series.map((s) => segments(s.points) as [number, number][][]);
+  const frame = chartFrame(runs.flat(2));
+  const colourOf = (i: number) => SERIES_COLOURS[(curve.series[i]!.colour ?? i) % SERIES_COLOURS.length]!;
+  const styleOf = (i: number): SeriesStyle => curve.series[i]!.style ?? 'line';
+  const legend = legendLayout(curve, runs, colourOf, styleOf);
+  const rows = legend.length === 0 ? 0 : legend[legend.length - 1]!.row;
+  const height = PLOT_HEIGHT + (rows + 1) * LEGEND_ROW + 6;
+  const title = escapeHtml(curve.title);
+  return [
+    `<svg class="report-chart" data-curve-id="${escapeHtml(curve.id)}" xmlns="http://www.w3.org/2000/svg" ` +
+      `viewBox="0 0 ${WIDTH} ${height}" width="${WIDTH}" height="${height}" role="img" aria-label="${title}">`,
+    `<title>${title}</title>`,
+    ...gridAndTicks(frame),
+    ...axisLabels(curve, frame),
+    ...seriesPaths(curve, runs, frame, colourOf, styleOf),
+    ...legendItems(legend),
+    '</svg>',
+  ].join('');
+}
+
+function chartFrame(all: [number, number][]): Frame {
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]);
   const xAxis = niceAxis(Math.min(...xs), Math.max(...xs), 6);
   const yAxis = niceAxis(Math.min(...ys), Math.max(...ys), 5);
-
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = PLOT_HEIGHT - MARGIN.top - MARGIN.bottom;
-  const sx = (x: number) => MARGIN.left + ((x - xAxis.lo) / (xAxis.hi - xAxis.lo)) * plotW;
-  const sy = (y: number) => MARGIN.top + plotH - ((y - yAxis.lo) / (yAxis.hi - yAxis.lo)) * plotH;
-  const x0 = MARGIN.left;
-  const x1 = MARGIN.left + plotW;
-  const y0 = MARGIN.top + plotH;
-  const y1 = MARGIN.top;
-
-  const colourOf = (i: number) => {
-    const c = curve.series[i]!.colour ?? i;
-    return SERIES_COLOURS[c % SERIES_COLOURS.length];
+  return {
+    xAxis,
+    yAxis,
+    plotW,
+    plotH,
+    sx: (x) => MARGIN.left + ((x - xAxis.lo) / (xAxis.hi - xAxis.lo)) * plotW,
+    sy: (y) => MARGIN.top + plotH - ((y - yAxis.lo) / (yAxis.hi - yAxis.lo)) * plotH,
+    x0: MARGIN.left,
+    x1: MARGIN.left + plotW,
+    y0: MARGIN.top + plotH,
+    y1: MARGIN.top,
   };
-  const styleOf = (i: number): SeriesStyle => curve.series[i]!.style ?? 'line';
+}
 
-  // Legend layout: items left to right, wrapping to new rows.
-  const legend: {
-    x: number;
-    row: number;
-    name: string;
-    colour: string;
-    style: SeriesStyle;
-    empty: boolean;
-  }[] = [];
+/** Legend items left to right, wrapping to new rows. */
+function legendLayout(
+  curve: Curve,
+  runs: [number, number][][][],
+  colourOf: (i: number) => string,
+  styleOf: (i: number) => SeriesStyle,
+): LegendItem[] {
+  const legend: LegendItem[] = [];
   let lx = MARGIN.left;
   let row = 0;
   curve.series.forEach((s, i) => {
-    const empty = (runs[i] as [number, number][][]).length === 0;
+    const empty = runs[i]!.length === 0;
     const label = empty ? `${s.name} (no data)` : s.name;
     const w = 28 + label.length * CHAR_W + 18;
     if (lx + w > WIDTH - MARGIN.right && lx > MARGIN.left) {
@@ -154,48 +200,56 @@ export function renderChartSvg(curve: Curve): string {
     legend.push({ x: lx, row, name: label, colour: colourOf(i), style: styleOf(i), empty });
     lx += w;
   });
-  const height = PLOT_HEIGHT + (row + 1) * LEGEND_ROW + 6;
+  return legend;
+}
 
-  const parts: string[] = [];
-  const title = escapeHtml(curve.title);
-  parts.push(
-    `<svg class="report-chart" data-curve-id="${escapeHtml(curve.id)}" xmlns="http://www.w3.org/2000/svg" ` +
-      `viewBox="0 0 ${WIDTH} ${height}" width="${WIDTH}" height="${height}" role="img" aria-label="${title}">`,
-    `<title>${title}</title>`,
-  );
-  // Grid lines and ticks.
-  parts.push('<g class="grid" stroke="#e6e6e6" stroke-width="1">');
-  for (const t of yAxis.ticks)
-    parts.push(`<line x1="${x0}" x2="${x1}" y1="${r2(sy(t))}" y2="${r2(sy(t))}"/>`);
-  for (const t of xAxis.ticks)
-    parts.push(`<line x1="${r2(sx(t))}" x2="${r2(sx(t))}" y1="${y1}" y2="${y0}"/>`);
+function gridAndTicks(f: Frame): string[] {
+  const parts = ['<g class="grid" stroke="#e6e6e6" stroke-width="1">'];
+  for (const t of f.yAxis.ticks)
+    parts.push(`<line x1="${f.x0}" x2="${f.x1}" y1="${r2(f.sy(t))}" y2="${r2(f.sy(t))}"/>`);
+  for (const t of f.xAxis.ticks)
+    parts.push(`<line x1="${r2(f.sx(t))}" x2="${r2(f.sx(t))}" y1="${f.y1}" y2="${f.y0}"/>`);
   parts.push('</g>');
-  parts.push(`<g class="axis" stroke="#555" fill="none"><path d="M${x0} ${y1}V${y0}H${x1}"/></g>`);
+  parts.push(`<g class="axis" stroke="#555" fill="none"><path d="M${f.x0} ${f.y1}V${f.y0}H${f.x1}"/></g>`);
   parts.push('<g class="ticks" fill="#333" font-size="13">');
-  for (const t of yAxis.ticks) {
-    const y = r2(sy(t));
-    parts.push(`<line x1="${x0 - 5}" x2="${x0}" y1="${y}" y2="${y}" stroke="#555"/>`);
+  for (const t of f.yAxis.ticks) {
+    const y = r2(f.sy(t));
+    parts.push(`<line x1="${f.x0 - 5}" x2="${f.x0}" y1="${y}" y2="${y}" stroke="#555"/>`);
     parts.push(
-      `<text x="${x0 - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmtTick(t, yAxis.decimals)}</text>`,
+      `<text x="${f.x0 - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmtTick(t, f.yAxis.decimals)}</text>`,
     );
   }
-  for (const t of xAxis.ticks) {
-    const x = r2(sx(t));
-    parts.push(`<line x1="${x}" x2="${x}" y1="${y0}" y2="${y0 + 5}" stroke="#555"/>`);
-    parts.push(`<text x="${x}" y="${y0 + 18}" text-anchor="middle">${fmtTick(t, xAxis.decimals)}</text>`);
+  for (const t of f.xAxis.ticks) {
+    const x = r2(f.sx(t));
+    parts.push(`<line x1="${x}" x2="${x}" y1="${f.y0}" y2="${f.y0 + 5}" stroke="#555"/>`);
+    parts.push(`<text x="${x}" y="${f.y0 + 18}" text-anchor="middle">${fmtTick(t, f.xAxis.decimals)}</text>`);
   }
   parts.push('</g>');
-  // Axis labels.
-  parts.push(
-    `<text class="axis-label" font-size="14" fill="#333" x="${r2(x0 + plotW / 2)}" y="${y0 + 36}" text-anchor="middle">${escapeHtml(curve.x)}</text>`,
-  );
+  return parts;
+}
+
+function axisLabels(curve: Curve, f: Frame): string[] {
+  const parts = [
+    `<text class="axis-label" font-size="14" fill="#333" x="${r2(f.x0 + f.plotW / 2)}" y="${f.y0 + 36}" text-anchor="middle">${escapeHtml(curve.x)}</text>`,
+  ];
   if (curve.yLabel !== undefined) {
-    const cy = r2(y1 + plotH / 2);
+    const cy = r2(f.y1 + f.plotH / 2);
     parts.push(
       `<text class="axis-label" font-size="14" fill="#333" x="14" y="${cy}" text-anchor="middle" transform="rotate(-90 14 ${cy})">${escapeHtml(curve.yLabel)}</text>`,
     );
   }
-  // Series: one path each (M starts a new run after a gap); faint ones first, markers last (on top).
+  return parts;
+}
+
+/** One path per series (M starts a new run after a gap); faint ones first, markers last (on top). */
+function seriesPaths(
+  curve: Curve,
+  runs: [number, number][][][],
+  f: Frame,
+  colourOf: (i: number) => string,
+  styleOf: (i: number) => SeriesStyle,
+): string[] {
+  const parts: string[] = [];
   const order = curve.series.map((_, i) => i);
   order.sort((a, b) => STYLE_LAYER[styleOf(a)] - STYLE_LAYER[styleOf(b)]);
   // Dots on plain lines where points are few (or isolated); in a chart of faint and held-out series, only
@@ -205,9 +259,11 @@ export function renderChartSvg(curve: Curve): string {
     const s = curve.series[i]!;
     const colour = colourOf(i);
     const style = styleOf(i);
-    const sRuns = runs[i] as [number, number][][];
+    const sRuns = runs[i]!;
     if (sRuns.length === 0) continue;
-    const d = sRuns.map((run) => 'M' + run.map(([x, y]) => `${r2(sx(x))} ${r2(sy(y))}`).join('L')).join('');
+    const d = sRuns
+      .map((run) => 'M' + run.map(([x, y]) => `${r2(f.sx(x))} ${r2(f.sy(y))}`).join('L'))
+      .join('');
     const nPoints = sRuns.reduce((a, r) => a + r.length, 0);
     const styleAttr = s.style === undefined ? '' : ` data-style="${s.style}"`;
     parts.push(`<g class="series" data-series="${escapeHtml(s.name)}"${styleAttr}>`);
@@ -217,12 +273,16 @@ export function renderChartSvg(curve: Curve): string {
     for (const run of sRuns) {
       if (style === 'faint') continue;
       if (style === 'line' && run.length > 1 && (styled || nPoints > 40)) continue;
-      for (const [x, y] of run) parts.push(marker(style, sx(x), sy(y), colour));
+      for (const [x, y] of run) parts.push(marker(style, f.sx(x), f.sy(y), colour));
     }
     parts.push('</g>');
   }
-  // Legend: each item drawn as its series is.
-  parts.push('<g class="legend" font-size="13" fill="#333">');
+  return parts;
+}
+
+/** The legend: each item drawn as its series is. */
+function legendItems(legend: LegendItem[]): string[] {
+  const parts = ['<g class="legend" font-size="13" fill="#333">'];
   for (const it of legend) {
     const y = PLOT_HEIGHT + it.row * LEGEND_ROW + 8;
     const dash = it.empty ? ' stroke-dasharray="3 3"' : '';
@@ -232,6 +292,6 @@ export function renderChartSvg(curve: Curve): string {
     if (it.style === 'markers' && !it.empty) parts.push(marker('markers', it.x + 11, y, it.colour));
     parts.push(`<text x="${it.x + 28}" y="${y}" dominant-baseline="middle">${escapeHtml(it.name)}</text>`);
   }
-  parts.push('</g></svg>');
-  return parts.join('');
+  parts.push('</g>');
+  return parts;
 }
