@@ -379,9 +379,97 @@ function advantages(run: Run, step: number, r: StepRewards): StepAdvantages {
   };
 }
 
+/** The old (mu > 1) and reference (beta > 0) log-probs of one micro-batch, computed once without gradients. */
+interface FrozenLogps {
+  oldImg?: Tensor;
+  oldTxt?: Tensor;
+  refImg?: Tensor;
+  refTxt?: Tensor;
+}
+
+function frozenLogps(
+  run: Run,
+  images: ImageRollout | null,
+  answers: TextRollout | null,
+  start: number,
+  len: number,
+): FrozenLogps {
+  const { cfg } = run;
+  return torch.noGrad(() => ({
+    oldImg: images && cfg.num_iterations > 1 ? imageLogp(run.policy, images, start, len, cfg) : undefined,
+    oldTxt: answers && cfg.num_iterations > 1 ? textLogp(run.policy, answers, start, len, cfg) : undefined,
+    refImg: images && run.ref ? imageLogp(run.ref, images, start, len, cfg) : undefined,
+    refTxt: answers && run.ref ? textLogp(run.ref, answers, start, len, cfg) : undefined,
+  }));
+}
+
 /**
- * num_iterations passes over the batch in micro-batches of prompts: re-score the sampled tokens with
- * gradients, PPO-clip loss per modality (+ beta KL to the reference), summed; clip the global grad norm; step.
+ * One micro-batch's loss: the sampled tokens re-scored with gradients, PPO-clip per modality (+ beta KL),
+ * summed (grpo.ts unifiedLoss). On the first pass it also logs how far the trained image log-probs are from
+ * the sampler's.
+ */
+function microBatchLoss(
+  run: Run,
+  images: ImageRollout | null,
+  answers: TextRollout | null,
+  adv: StepAdvantages,
+  slice: { start: number; len: number },
+  f: FrozenLogps,
+  firstPass: boolean,
+  add: (m: Record<string, number>) => void,
+): Tensor {
+  const { cfg } = run;
+  const { start, len } = slice;
+  const common = {
+    epsLow: cfg.epsilon,
+    epsHigh: cfg.epsilon_high ?? cfg.epsilon,
+    beta: cfg.beta,
+    kl: cfg.kl_estimator,
+    aggregation: cfg.loss_aggregation,
+  } as const;
+  let image: PolicyLossInput | undefined;
+  let text: PolicyLossInput | undefined;
+  if (images && adv.t2i) {
+    const logp = imageLogp(run.policy, images, start, len, cfg);
+    if (firstPass)
+      add({
+        't2i/sampler_logp_gap': logp
+          .detach()
+          .sub(images.samplerLogp.narrow(0, start, len))
+          .abs()
+          .mean()
+          .item(),
+      });
+    image = {
+      ...common,
+      logp,
+      oldLogp: f.oldImg,
+      refLogp: f.refImg,
+      advantages: adv.t2i.slice(start, start + len),
+      mask: torch.onesLike(logp).bool(),
+      maxLen: logp.size(1),
+    };
+  }
+  if (answers && adv.mm2t) {
+    const logp = textLogp(run.policy, answers, start, len, cfg);
+    text = {
+      ...common,
+      logp,
+      oldLogp: f.oldTxt,
+      refLogp: f.refTxt,
+      advantages: adv.mm2t.slice(start, start + len),
+      mask: answers.mask.narrow(0, start, len),
+      maxLen: cfg.max_completion_length,
+    };
+  }
+  const out = unifiedLoss({ image, text });
+  add(numeric(out.metrics));
+  return out.loss;
+}
+
+/**
+ * num_iterations passes over the batch in micro-batches of prompts: each micro-batch's loss (microBatchLoss)
+ * backward, accumulated; clip the global grad norm; step.
  */
 function policyUpdate(
   run: Run,
@@ -390,83 +478,31 @@ function policyUpdate(
   adv: StepAdvantages,
 ): Metrics {
   const { cfg } = run;
-  const G = cfg.num_generations;
-  const rowsPer = cfg.micro_batch_size * G;
+  const rowsPer = cfg.micro_batch_size * cfg.num_generations;
   const micro = cfg.batch_size / cfg.micro_batch_size;
   const slices = Array.from({ length: micro }, (_, k) => ({ start: k * rowsPer, len: rowsPer }));
   const metrics: Record<string, number[]> = {};
   const add = (m: Record<string, number>) => {
     for (const [k, v] of Object.entries(m)) (metrics[k] ??= []).push(v);
   };
-
-  // Old log-probs (mu > 1) and reference log-probs (beta > 0): computed once, without gradients.
-  const frozen = slices.map(({ start, len }) =>
-    torch.noGrad(() => ({
-      oldImg: images && cfg.num_iterations > 1 ? imageLogp(run.policy, images, start, len, cfg) : undefined,
-      oldTxt: answers && cfg.num_iterations > 1 ? textLogp(run.policy, answers, start, len, cfg) : undefined,
-      refImg: images && run.ref ? imageLogp(run.ref, images, start, len, cfg) : undefined,
-      refTxt: answers && run.ref ? textLogp(run.ref, answers, start, len, cfg) : undefined,
-    })),
-  );
-
+  const frozen = slices.map(({ start, len }) => frozenLogps(run, images, answers, start, len));
   let gradNorm = 0;
   for (let it = 0; it < cfg.num_iterations; it++) {
     run.opt.zeroGrad();
-    slices.forEach(({ start, len }, k) =>
+    slices.forEach((slice, k) =>
       torch.tidy(() => {
-        const f = frozen[k]!;
-        const common = {
-          epsLow: cfg.epsilon,
-          epsHigh: cfg.epsilon_high ?? cfg.epsilon,
-          beta: cfg.beta,
-          kl: cfg.kl_estimator,
-          aggregation: cfg.loss_aggregation,
-        } as const;
-        let image: PolicyLossInput | undefined;
-        let text: PolicyLossInput | undefined;
-        if (images && adv.t2i) {
-          const logp = imageLogp(run.policy, images, start, len, cfg);
-          if (it === 0)
-            add({
-              't2i/sampler_logp_gap': logp
-                .detach()
-                .sub(images.samplerLogp.narrow(0, start, len))
-                .abs()
-                .mean()
-                .item(),
-            });
-          image = {
-            ...common,
-            logp,
-            oldLogp: f.oldImg,
-            refLogp: f.refImg,
-            advantages: adv.t2i.slice(start, start + len),
-            mask: torch.onesLike(logp).bool(),
-            maxLen: logp.size(1),
-          };
-        }
-        if (answers && adv.mm2t) {
-          const logp = textLogp(run.policy, answers, start, len, cfg);
-          text = {
-            ...common,
-            logp,
-            oldLogp: f.oldTxt,
-            refLogp: f.refTxt,
-            advantages: adv.mm2t.slice(start, start + len),
-            mask: answers.mask.narrow(0, start, len),
-            maxLen: cfg.max_completion_length,
-          };
-        }
-        const out = unifiedLoss({ image, text });
-        out.loss.div(micro).backward();
-        add(numeric(out.metrics));
+        microBatchLoss(run, images, answers, adv, slice, frozen[k]!, it === 0, add)
+          .div(micro)
+          .backward();
       }),
     );
     gradNorm = torch.optim.clipGradNorm(run.opt.params, cfg.max_grad_norm);
     run.opt.step();
   }
   run.opt.zeroGrad();
-  torch.dispose(frozen);
+  torch.dispose(
+    frozen.flatMap((f) => [f.oldImg, f.oldTxt, f.refImg, f.refTxt].filter((t) => t !== undefined)),
+  );
   const avg: Metrics = { grad_norm: gradNorm };
   for (const [k, vs] of Object.entries(metrics)) avg[k] = mean(vs);
   return avg;
