@@ -263,14 +263,7 @@ export function sampleImages(
   const N = o.numTokens ?? model.numGenTokens;
   checkContext(rowLengths(prompt), contextLimit(model.config, N, 'image tokens'));
   const greedy = (o.temperature ?? 1) === 0;
-  const R = prompt.ids.size(0) * G;
-  const rows = torch.tidy(() => {
-    const cond = repeatRows(prompt, G);
-    if (w === null) return cond;
-    const unc = unconditionalRows(cond, o.padId);
-    const inter = (a: Tensor, b: Tensor) => torch.stack([a, b], 1).reshape([2 * R, -1]);
-    return { ids: inter(cond.ids, unc.ids), attentionMask: inter(cond.attentionMask, unc.attentionMask) };
-  });
+  const rows = cfgRows(prompt, G, w, o.padId);
   const cache = new KVCache();
   const codes: Tensor[] = [];
   const lps: Tensor[] = [];
@@ -290,53 +283,85 @@ export function sampleImages(
     });
   let state: Carry<{ hidden: Tensor; mask: Tensor }> | undefined;
   try {
-    state = carry(
-      torch.noGrad(() =>
-        torch.tidy(() => {
-          const out = model.forward({
-            inputsEmbeds: model.embedBatch(rows),
-            attentionMask: rows.attentionMask,
-            cache,
-            logits: false,
-          });
-          return keepAll({
-            hidden: out.hidden.narrow(1, out.hidden.size(1) - 1, 1),
-            mask: rows.attentionMask.clone(),
-          });
-        }),
-      ),
-    );
+    state = carry(prefill(model, rows, cache));
     torch.dispose(rows);
     for (let k = 0; k < N; k++) {
       const d = torch.noGrad(() => step(state!.get().hidden, k));
       codes.push(d.tok.keep());
       lps.push(d.logp.keep());
       if (k + 1 === N) break;
-      state!.set(
-        torch.noGrad(() =>
-          torch.tidy(() => {
-            let e = model.genImageEmbeds(d.tok.unsqueeze(1)); // [R, 1, D]
-            if (w !== null) e = e.repeatInterleave(2, 0);
-            const mask = torch.cat([state!.get().mask, torch.ones([e.size(0), 1], { dtype: 'int64' })], 1);
-            const out = model.forward({ inputsEmbeds: e, attentionMask: mask, cache, logits: false });
-            return keepAll({ hidden: out.hidden, mask });
-          }),
-        ),
-      );
+      state!.set(feedCodes(model, d.tok, w !== null, state!.get().mask, cache));
     }
-    return torch.tidy(() => {
-      const logprobs = torch.stack(lps, 1);
-      // greedy steps do not check (no multinomial): one reduction over every step's log-probs instead
-      if (!logprobs.isfinite().all().item()) {
-        const perStep = logprobs.isfinite().logicalNot().sum(0).toArray();
-        throw new NonFiniteLogitsError(at(perStep.findIndex((c) => c > 0))());
-      }
-      return { codes: torch.stack(codes, 1), logprobs };
-    });
+    return stackSamples(codes, lps, at);
   } finally {
     state?.done();
     torch.dispose(rows);
     cache.dispose();
     torch.dispose([codes, lps]);
   }
+}
+
+/** G copies of each prompt; with CFG interleaved with their unconditional rows (2i conditional, 2i+1 not). */
+function cfgRows(prompt: TextBatch, G: number, w: number | null, padId: number): TextBatch {
+  const R = prompt.ids.size(0) * G;
+  return torch.tidy(() => {
+    const cond = repeatRows(prompt, G);
+    if (w === null) return cond;
+    const unc = unconditionalRows(cond, padId);
+    const inter = (a: Tensor, b: Tensor) => torch.stack([a, b], 1).reshape([2 * R, -1]);
+    return { ids: inter(cond.ids, unc.ids), attentionMask: inter(cond.attentionMask, unc.attentionMask) };
+  });
+}
+
+/** The prompts through the model into `cache`: the last position's hidden state and the attention mask. */
+function prefill(
+  model: MultiModalityCausalLM,
+  rows: TextBatch,
+  cache: KVCache,
+): { hidden: Tensor; mask: Tensor } {
+  return torch.noGrad(() =>
+    torch.tidy(() => {
+      const out = model.forward({
+        inputsEmbeds: model.embedBatch(rows),
+        attentionMask: rows.attentionMask,
+        cache,
+        logits: false,
+      });
+      return keepAll({
+        hidden: out.hidden.narrow(1, out.hidden.size(1) - 1, 1),
+        mask: rows.attentionMask.clone(),
+      });
+    }),
+  );
+}
+
+/** The drawn codes fed back (to both rows of a CFG pair) as gen_aligner(gen_embed(code)): the next hidden state. */
+function feedCodes(
+  model: MultiModalityCausalLM,
+  tok: Tensor,
+  cfgPairs: boolean,
+  prevMask: Tensor,
+  cache: KVCache,
+): { hidden: Tensor; mask: Tensor } {
+  return torch.noGrad(() =>
+    torch.tidy(() => {
+      let e = model.genImageEmbeds(tok.unsqueeze(1)); // [R, 1, D]
+      if (cfgPairs) e = e.repeatInterleave(2, 0);
+      const mask = torch.cat([prevMask, torch.ones([e.size(0), 1], { dtype: 'int64' })], 1);
+      const out = model.forward({ inputsEmbeds: e, attentionMask: mask, cache, logits: false });
+      return keepAll({ hidden: out.hidden, mask });
+    }),
+  );
+}
+
+/** Codes [R, N] and their log-probs; greedy steps do not check (no multinomial): one reduction over all here. */
+function stackSamples(codes: Tensor[], lps: Tensor[], at: (k: number) => () => string): ImageSamples {
+  return torch.tidy(() => {
+    const logprobs = torch.stack(lps, 1);
+    if (!logprobs.isfinite().all().item()) {
+      const perStep = logprobs.isfinite().logicalNot().sum(0).toArray();
+      throw new NonFiniteLogitsError(at(perStep.findIndex((c) => c > 0))());
+    }
+    return { codes: torch.stack(codes, 1), logprobs };
+  });
 }
