@@ -113,90 +113,98 @@ export function captionWords(text: string): string[] {
 
 /** Parses a caption or prompt into a scene graph (see the file comment). */
 export function parseCaption(text: string): CaptionGraph {
-  const words = captionWords(text);
-  const entities: CaptionEntity[] = [];
-  const relations: CaptionRelation[] = [];
-  let count: number | null = null;
-  let colors: Color[] = [];
-  let sizes: Size[] = [];
-  let pendingRel: Relation | null = null;
-  let relSubject: number | null = null;
-  // After "that is" / "is" / "colored", adjectives describe the last entity.
-  let postModifier = false;
-  const attachPending = () => {
-    const last = entities[entities.length - 1];
-    if (last) {
-      for (const c of colors) if (!last.colors.includes(c)) last.colors.push(c);
-      for (const s of sizes) if (!last.sizes.includes(s)) last.sizes.push(s);
-    }
-    colors = [];
-    sizes = [];
-  };
-  for (let i = 0; i < words.length; i++) {
-    const w = words[i] as string;
+  const p = new CaptionParser();
+  for (const w of captionWords(text)) p.word(w);
+  return p.finish();
+}
+
+const RELATION_WORDS = new Set(['left', 'right', 'above', 'below', 'top']);
+const MODIFIER_WORDS = new Set(['that', 'is', 'are', 'which', 'colored', 'color']);
+
+/** The state of parseCaption's left-to-right pass: one method per kind of word. */
+class CaptionParser {
+  private readonly entities: CaptionEntity[] = [];
+  private readonly relations: CaptionRelation[] = [];
+  private count: number | null = null;
+  private colors: Color[] = [];
+  private sizes: Size[] = [];
+  private pendingRel: Relation | null = null;
+  private relSubject: number | null = null;
+  /** After "that is" / "is" / "colored", adjectives describe the last entity. */
+  private postModifier = false;
+
+  word(w: string): void {
     const shape = shapeOf(w);
-    if (shape) {
-      const n = count ?? (shape.plural ? 2 : 1);
-      entities.push({
-        shape: shape.shape,
-        count: n,
-        colors: [...new Set(colors)],
-        sizes: [...new Set(sizes)],
-      });
-      const idx = entities.length - 1;
-      if (pendingRel !== null && relSubject !== null)
-        relations.push({ subject: relSubject, relation: pendingRel, object: idx });
-      pendingRel = null;
-      relSubject = null;
-      count = null;
-      colors = [];
-      sizes = [];
-      postModifier = false;
-      continue;
-    }
-    if (isColor(w) || isSize(w)) {
-      if (isColor(w)) colors.push(w);
-      else sizes.push(w);
-      if (postModifier) attachPending();
-      continue;
-    }
-    if (w === 'left' || w === 'right' || w === 'above' || w === 'below' || w === 'top') {
-      const rel: Relation = w === 'top' ? 'above' : w;
-      // "to the right of" / "on top of": the relation links the entity before it to the one after it.
-      attachPending();
-      postModifier = false;
-      if (entities.length > 0) {
-        pendingRel = rel;
-        relSubject = entities.length - 1;
-      }
-      continue;
-    }
-    if (/^\d+$/.test(w)) {
-      if (postModifier) attachPending();
-      postModifier = false;
-      count = Number(w);
-      continue;
-    }
-    const n = NUMBER_OF.get(w);
-    if (n !== undefined) {
-      if (postModifier) attachPending();
-      postModifier = false;
-      count = n;
-      continue;
-    }
-    if (w === 'that' || w === 'is' || w === 'are' || w === 'which' || w === 'colored' || w === 'color') {
-      if (entities.length > 0 && pendingRel === null) postModifier = true;
-      continue;
-    }
-    if (w === 'and') {
-      attachPending();
-      postModifier = false;
-      continue;
+    if (shape) this.shape(shape.shape, shape.plural);
+    else if (isColor(w) || isSize(w)) this.adjective(w);
+    else if (RELATION_WORDS.has(w)) this.relation(w === 'top' ? 'above' : (w as Relation));
+    else if (/^\d+$/.test(w)) this.number(Number(w));
+    else if (NUMBER_OF.has(w)) this.number(NUMBER_OF.get(w)!);
+    else if (MODIFIER_WORDS.has(w)) {
+      if (this.entities.length > 0 && this.pendingRel === null) this.postModifier = true;
+    } else if (w === 'and') {
+      this.attachPending();
+      this.postModifier = false;
     }
   }
-  // Trailing adjectives with no noun after them ("circle red") describe the last entity.
-  attachPending();
-  return { entities, relations };
+
+  /** A noun: a new entity with the pending count and adjectives, the object of a pending relation. */
+  private shape(shape: Shape, plural: boolean): void {
+    this.entities.push({
+      shape,
+      count: this.count ?? (plural ? 2 : 1),
+      colors: [...new Set(this.colors)],
+      sizes: [...new Set(this.sizes)],
+    });
+    const idx = this.entities.length - 1;
+    if (this.pendingRel !== null && this.relSubject !== null)
+      this.relations.push({ subject: this.relSubject, relation: this.pendingRel, object: idx });
+    this.pendingRel = null;
+    this.relSubject = null;
+    this.count = null;
+    this.colors = [];
+    this.sizes = [];
+    this.postModifier = false;
+  }
+
+  private adjective(w: string): void {
+    if (isColor(w)) this.colors.push(w);
+    else this.sizes.push(w as Size);
+    if (this.postModifier) this.attachPending();
+  }
+
+  /** "to the right of" / "on top of": the relation links the entity before it to the one after it. */
+  private relation(rel: Relation): void {
+    this.attachPending();
+    this.postModifier = false;
+    if (this.entities.length > 0) {
+      this.pendingRel = rel;
+      this.relSubject = this.entities.length - 1;
+    }
+  }
+
+  private number(n: number): void {
+    if (this.postModifier) this.attachPending();
+    this.postModifier = false;
+    this.count = n;
+  }
+
+  /** Pending adjectives describe the last entity. */
+  private attachPending(): void {
+    const last = this.entities[this.entities.length - 1];
+    if (last) {
+      for (const c of this.colors) if (!last.colors.includes(c)) last.colors.push(c);
+      for (const s of this.sizes) if (!last.sizes.includes(s)) last.sizes.push(s);
+    }
+    this.colors = [];
+    this.sizes = [];
+  }
+
+  /** Trailing adjectives with no noun after them ("circle red") describe the last entity. */
+  finish(): CaptionGraph {
+    this.attachPending();
+    return { entities: this.entities, relations: this.relations };
+  }
 }
 
 const CANONICAL: Readonly<Record<Relation, { rel: 'left of' | 'above'; swap: boolean }>> = {
