@@ -328,7 +328,11 @@ function rowNames(registryNames: readonly string[], extra: readonly string[]): s
   return [...out, PAPER_ROW, ...extra];
 }
 
-/** Runs the check (see the file comment) with `policy` as the base model, the re-captioner and TIM's encoder. */
+/**
+ * Runs the check (see the file comment) with `policy` as the base model, the re-captioner and TIM's encoder:
+ * 1. the rendered candidates, 2. the model's own samples, 3. every image reward on every candidate,
+ * 4. the statistics of each reward.
+ */
 export function rewardValidity(
   policy: Policy,
   rows: readonly ValidityRow[],
@@ -337,19 +341,51 @@ export function rewardValidity(
   const t0 = Date.now();
   const seed = opts.seed ?? 0;
   const K = opts.imagesPerPrompt ?? 4;
-  const chunk = opts.chunk ?? 32;
-  const cfgWeight = opts.cfgWeight ?? 5;
-  const temperature = opts.temperature ?? 1;
   const B = opts.bootstrap ?? 1000;
-  const { model, tok } = policy;
-  const report = opts.onProgress ?? (() => {});
+  const { cands, dropped } = renderedAll(rows, opts);
+  if (K > 0) cands.push(...modelSamples(policy, rows, opts));
+  const { names, scores } = scoreCandidates(policy, rows, cands, opts);
+  const label = cands.map((c) => (c.correct ? 1 : 0));
+  const extra = Object.keys(scores).filter((n) => !rowNames(names, []).includes(n));
+  const rewards = rowNames(names, extra).map((name) =>
+    rewardStats(name, cands, scores[name]!, label, rows.length, { B, seed }),
+  );
+  const candidates = Object.fromEntries(
+    CANDIDATE_KINDS.map((k) => [k, cands.filter((c) => c.kind === k).length]),
+  ) as Record<CandidateKind, number>;
+  const categories: Record<string, number> = {};
+  for (const r of rows)
+    categories[r.category ?? r.spec.tag] = (categories[r.category ?? r.spec.tag] ?? 0) + 1;
+  return {
+    prompts: rows.length,
+    categories,
+    candidates,
+    dropped,
+    settings: {
+      images_per_prompt: K,
+      correct_renders: opts.correctRenders ?? 3,
+      seed,
+      cfg_weight: opts.cfgWeight ?? 5,
+      temperature: opts.temperature ?? 1,
+      bootstrap: B,
+      image_side: opts.rewards?.lpips !== undefined ? 'lpips' : (opts.rewards?.imageFallback ?? 'ssim'),
+      ties: 'count half',
+    },
+    rewards,
+    wall_s: (Date.now() - t0) / 1000,
+  };
+}
 
-  // 1. rendered candidates
+/** 1. The rendered candidates of every prompt (variants the check disagrees with are dropped and counted). */
+function renderedAll(
+  rows: readonly ValidityRow[],
+  opts: ValidityOptions,
+): { cands: Candidate[]; dropped: number } {
   const cands: Candidate[] = [];
   let dropped = 0;
   rows.forEach((r, p) => {
     const rc = renderedCandidates(p, r.spec, r.scene, r.realImage, {
-      seed: deriveSeed(seed, 'validity', p),
+      seed: deriveSeed(opts.seed ?? 0, 'validity', p),
       correctRenders: opts.correctRenders,
       render: opts.render,
       detect: opts.rewards?.detect,
@@ -357,42 +393,57 @@ export function rewardValidity(
     cands.push(...rc.candidates);
     dropped += rc.dropped.length;
   });
+  return { cands, dropped };
+}
 
-  // 2. the model's own samples, K per prompt (CFG as the trainer), labelled by the check
-  if (K > 0) {
-    const gen = new torch.Generator(deriveSeed(seed, 'validity-samples'));
-    const per = Math.max(1, Math.floor(chunk / K));
-    for (let i = 0; i < rows.length; i += per) {
-      const part = rows.slice(i, i + per);
-      const images = torch.tidy(() => {
-        const batch = generationBatch(
-          tok,
-          part.map((r) => generationPrompt(r.prompt)),
-        );
-        const s = sampleImages(model, batch, {
-          imagesPerPrompt: K,
-          cfgWeight,
-          temperature,
-          padId: tok.special.pad,
-          generator: gen,
-        });
-        return toRGBImages(torch.noGrad(() => model.gen_vision_model.decode(s.codes)));
+/** 2. The model's own samples, K per prompt (CFG as the trainer), labelled by the exact check. */
+function modelSamples(policy: Policy, rows: readonly ValidityRow[], opts: ValidityOptions): Candidate[] {
+  const { model, tok } = policy;
+  const K = opts.imagesPerPrompt ?? 4;
+  const report = opts.onProgress ?? (() => {});
+  const out: Candidate[] = [];
+  const gen = new torch.Generator(deriveSeed(opts.seed ?? 0, 'validity-samples'));
+  const per = Math.max(1, Math.floor((opts.chunk ?? 32) / K));
+  for (let i = 0; i < rows.length; i += per) {
+    const part = rows.slice(i, i + per);
+    const images = torch.tidy(() => {
+      const batch = generationBatch(
+        tok,
+        part.map((r) => generationPrompt(r.prompt)),
+      );
+      const s = sampleImages(model, batch, {
+        imagesPerPrompt: K,
+        cfgWeight: opts.cfgWeight ?? 5,
+        temperature: opts.temperature ?? 1,
+        padId: tok.special.pad,
+        generator: gen,
       });
-      images.forEach((image, k) => {
-        const p = i + Math.floor(k / K);
-        const correct = genevalCheck(rows[p]!.spec, image, opts.rewards?.detect);
-        cands.push({ prompt: p, kind: correct ? 'base_correct' : 'base_wrong', correct, image });
-      });
-      report(Math.min(i + per, rows.length), rows.length, 'samples');
-    }
+      return toRGBImages(torch.noGrad(() => model.gen_vision_model.decode(s.codes)));
+    });
+    images.forEach((image, k) => {
+      const p = i + Math.floor(k / K);
+      const correct = genevalCheck(rows[p]!.spec, image, opts.rewards?.detect);
+      out.push({ prompt: p, kind: correct ? 'base_correct' : 'base_wrong', correct, image });
+    });
+    report(Math.min(i + per, rows.length), rows.length, 'samples');
   }
+  return out;
+}
 
-  // 3. every image reward on every candidate, as the trainer calls them
+/** 3. Every image reward of the registry on every candidate, as the trainer calls them (plus the paper's total). */
+function scoreCandidates(
+  policy: Policy,
+  rows: readonly ValidityRow[],
+  cands: readonly Candidate[],
+  opts: ValidityOptions,
+): { names: string[]; scores: Record<string, number[]> } {
+  const chunk = opts.chunk ?? 32;
+  const report = opts.onProgress ?? (() => {});
   const registry = createRewardRegistry(opts.rewards ?? {});
   const names = registry.names('image');
   const sampling: SamplingConfig = {
-    cfgWeight,
-    temperature,
+    cfgWeight: opts.cfgWeight ?? 5,
+    temperature: opts.temperature ?? 1,
     textTemperature: 1,
     topK: 0,
     topP: 1,
@@ -400,7 +451,7 @@ export function rewardValidity(
     recaptionTemperature: 0,
     recaptionMaxTokens: opts.recaptionMaxTokens ?? 40,
   };
-  const recapGen = new torch.Generator(deriveSeed(seed, 'validity-recaption'));
+  const recapGen = new torch.Generator(deriveSeed(opts.seed ?? 0, 'validity-recaption'));
   const scores: Record<string, number[]> = {};
   const push = (name: string, vs: readonly number[]) => (scores[name] ??= []).push(...vs);
   for (let i = 0; i < cands.length; i += chunk) {
@@ -438,43 +489,13 @@ export function rewardValidity(
       push(PAPER_ROW, combine(paper, weights).total);
       if (opts.extraRows)
         for (const [n, vs] of Object.entries(
-          opts.extraRows({ candidates: part, rows, byFn: scored.byFn, parts: scored.parts }),
+          opts.extraRows({ candidates: [...part], rows, byFn: scored.byFn, parts: scored.parts }),
         ))
           push(n, vs);
     });
     report(Math.min(i + chunk, cands.length), cands.length, 'rewards');
   }
-
-  // 4. statistics
-  const label = cands.map((c) => (c.correct ? 1 : 0));
-  const extra = Object.keys(scores).filter((n) => !rowNames(names, []).includes(n));
-  const rewards = rowNames(names, extra).map((name) =>
-    rewardStats(name, cands, scores[name]!, label, rows.length, { B, seed }),
-  );
-  const candidates = Object.fromEntries(
-    CANDIDATE_KINDS.map((k) => [k, cands.filter((c) => c.kind === k).length]),
-  ) as Record<CandidateKind, number>;
-  const categories: Record<string, number> = {};
-  for (const r of rows)
-    categories[r.category ?? r.spec.tag] = (categories[r.category ?? r.spec.tag] ?? 0) + 1;
-  return {
-    prompts: rows.length,
-    categories,
-    candidates,
-    dropped,
-    settings: {
-      images_per_prompt: K,
-      correct_renders: opts.correctRenders ?? 3,
-      seed,
-      cfg_weight: cfgWeight,
-      temperature,
-      bootstrap: B,
-      image_side: opts.rewards?.lpips !== undefined ? 'lpips' : (opts.rewards?.imageFallback ?? 'ssim'),
-      ties: 'count half',
-    },
-    rewards,
-    wall_s: (Date.now() - t0) / 1000,
-  };
+  return { names, scores };
 }
 
 const NOT_REAL: readonly CorrectKind[] = ['correct_render', 'base_correct'];
