@@ -41,9 +41,9 @@ export interface PilotOptions {
   /** Stage-1 task budget N (steps of the unified run); default: the preset's stage-1 steps. */
   steps?: number;
   jobs?: number;
-  /** Replaces the preset's image rewards (parseImageRewards: "paper", "geneval", "name=w,..."). */
+  /** Replaces the recipe's image rewards (parseImageRewards: "paper", "geneval", "name=w,..."). */
   imageRewards?: string;
-  /** The RL recipe (recipes.ts). */
+  /** The RL recipe (recipes.ts): "corl" (default, configs/world) or "paper" (configs/paper). */
   recipe?: string;
 }
 
@@ -77,7 +77,7 @@ export async function runPilot(
         join(out, `seed-${seed}`),
         base,
         seed,
-        o.steps ?? Number(p.stage1.steps),
+        o.steps ?? Number(p.stages.stage1.steps),
         o.jobs ?? 2,
       ),
     );
@@ -85,6 +85,25 @@ export async function runPilot(
   return { dir: out, seeds: results, runner: runners };
 }
 
+/** One seed of the pilot: where it runs and with what. */
+interface PilotSeed {
+  r: StageRunner;
+  p: PipelinePreset;
+  out: string;
+  base: string;
+  seed: number;
+  /** The task budget: steps of the unified run. */
+  N: number;
+  jobs: number;
+  /** Child environment (one BLAS thread each when stages run side by side). */
+  env: Record<string, string>;
+  world: string;
+}
+
+/**
+ * One seed: its world, the four RL strategies from the base, the separate runs merged, Cold-SFT, the refined
+ * stage after unified RL (CoRL) and after Cold-SFT, then every model evaluated.
+ */
 async function pilotSeed(
   r: StageRunner,
   p: PipelinePreset,
@@ -95,91 +114,124 @@ async function pilotSeed(
   jobs: number,
 ): Promise<PilotSeedResult> {
   const env: Record<string, string> = jobs > 1 ? { CORL_BLAS_THREADS: '1' } : {};
-  const world = join(out, 'world');
-  await buildWorld(r, p, world, seed);
-  const data = join(world, 'train.jsonl');
-  const rl =
-    (name: string, tasks: string[], fields: Record<string, unknown> = {}) =>
-    () =>
-      trainStage(
-        r,
-        name,
-        out,
-        { ...runFields(p, p.stage1, { model: base, data, seed, tasks }), steps: N, ...fields },
-        env,
-      );
-
-  const [genOnly, undOnly, alternating, unified] = (await r.parallel(jobs, [
-    rl('separate-gen', ['t2i']),
-    rl('separate-und', ['mm2t']),
-    rl('alternating', ['t2i', 'mm2t'], { alternate: true, steps: 2 * N }),
-    rl('unified', ['t2i', 'mm2t']),
-  ])) as TrainStageResult[];
-
-  const sepMerged = join(out, 'separate-merged');
-  await r.run('separate-merge', [
-    'merge',
-    '--base',
-    base,
-    '--models',
-    genOnly!.model,
-    undOnly!.model,
-    '--out',
-    sepMerged,
-    '--overwrite',
-  ]);
-
-  const coldSft = join(out, 'cold-sft');
-  await r.run('cold-sft', [
-    'pretrain',
-    'sft',
-    '--init',
-    base,
-    '--preset',
-    p.pretrain,
-    '--no-eval',
-    '--seconds',
-    String(Math.max(5, Math.round(unified!.seconds))),
-    '--out',
-    coldSft,
-    '--seed',
-    String(seed),
-    '--overwrite',
-    '--json',
-  ]);
-
-  const refined = async (prefix: string, from: string) => {
-    const m = await refine(r, p, {
-      out,
-      world,
-      from,
-      seed,
-      env,
-      jobs,
-      prefix,
-      merged: join(out, `${prefix}-merged`),
-    });
-    return { gen: m.gen, und: m.merged };
-  };
-  const corl = await refined('corl', unified!.model);
-  const coldRefined = await refined('cold-refined', coldSft);
-
+  const s: PilotSeed = { r, p, out, base, seed, N, jobs, env, world: join(out, 'world') };
+  await buildWorld(r, p, s.world, seed);
+  const rl = await strategyRuns(s);
+  const separateMerged = await mergeSeparate(s, rl.genOnly, rl.undOnly);
+  const coldSft = await coldSftRun(s, rl.unified.seconds);
+  const corl = await refinedRow(s, 'corl', rl.unified.model);
+  const coldRefined = await refinedRow(s, 'cold-refined', coldSft);
   const models: PilotModels = {
-    separate: { gen: genOnly!.model, und: undOnly!.model },
-    separate_merge: { gen: sepMerged, und: sepMerged },
-    alternating: { gen: alternating!.model, und: alternating!.model },
-    unified: { gen: unified!.model, und: unified!.model },
+    separate: { gen: rl.genOnly.model, und: rl.undOnly.model },
+    separate_merge: { gen: separateMerged, und: separateMerged },
+    alternating: { gen: rl.alternating.model, und: rl.alternating.model },
+    unified: { gen: rl.unified.model, und: rl.unified.model },
     corl,
     cold_sft: { gen: coldSft, und: coldSft },
     cold_sft_refined: coldRefined,
     base: { gen: base, und: base },
   };
+  return { seed, models, evals: await evaluateModels(s, models) };
+}
+
+/**
+ * The RL strategies from the base with matched task-steps, `jobs` at a time: generation only and
+ * understanding only (N steps each), alternating (2N steps), unified (N steps); all with the recipe's stage-1
+ * fields and no held-out evaluation.
+ */
+async function strategyRuns(s: PilotSeed): Promise<{
+  genOnly: TrainStageResult;
+  undOnly: TrainStageResult;
+  alternating: TrainStageResult;
+  unified: TrainStageResult;
+}> {
+  const data = join(s.world, 'train.jsonl');
+  const rl =
+    (name: string, tasks: string[], fields: Record<string, unknown> = {}) =>
+    () =>
+      trainStage(
+        s.r,
+        name,
+        s.out,
+        { ...runFields(s.p, 'stage1', { model: s.base, data, seed: s.seed, tasks }), steps: s.N, ...fields },
+        s.env,
+      );
+  const [genOnly, undOnly, alternating, unified] = await s.r.parallel(s.jobs, [
+    rl('separate-gen', ['t2i']),
+    rl('separate-und', ['mm2t']),
+    rl('alternating', ['t2i', 'mm2t'], { alternate: true, steps: 2 * s.N }),
+    rl('unified', ['t2i', 'mm2t']),
+  ]);
+  return { genOnly: genOnly!, undOnly: undOnly!, alternating: alternating!, unified: unified! };
+}
+
+/** The generation-only and understanding-only models merged (Gaussian, base = the pretrained base). */
+async function mergeSeparate(
+  s: PilotSeed,
+  genOnly: TrainStageResult,
+  undOnly: TrainStageResult,
+): Promise<string> {
+  const merged = join(s.out, 'separate-merged');
+  await s.r.run('separate-merge', [
+    'merge',
+    '--base',
+    s.base,
+    '--models',
+    genOnly.model,
+    undOnly.model,
+    '--out',
+    merged,
+    '--overwrite',
+  ]);
+  return merged;
+}
+
+/** The Cold-SFT ablation: SFT continued from the base for as long as the unified RL run took. */
+async function coldSftRun(s: PilotSeed, unifiedSeconds: number): Promise<string> {
+  const coldSft = join(s.out, 'cold-sft');
+  await s.r.run('cold-sft', [
+    'pretrain',
+    'sft',
+    '--init',
+    s.base,
+    '--preset',
+    s.p.pretrain,
+    '--no-eval',
+    '--seconds',
+    String(Math.max(5, Math.round(unifiedSeconds))),
+    '--out',
+    coldSft,
+    '--seed',
+    String(s.seed),
+    '--overwrite',
+    '--json',
+  ]);
+  return coldSft;
+}
+
+/** The refined stage (three branches and the MCQ + OE merge) from `from`: its generation and understanding models. */
+async function refinedRow(s: PilotSeed, prefix: string, from: string): Promise<{ gen: string; und: string }> {
+  const m = await refine(s.r, s.p, {
+    out: s.out,
+    world: s.world,
+    from,
+    seed: s.seed,
+    env: s.env,
+    jobs: s.jobs,
+    prefix,
+    merged: join(s.out, `${prefix}-merged`),
+  });
+  return { gen: m.gen, und: m.merged };
+}
+
+/** `corl eval` of every distinct model folder of the rows, `jobs` at a time: eval results by folder. */
+async function evaluateModels(s: PilotSeed, models: PilotModels): Promise<Record<string, unknown>> {
   const folders = [...new Set(Object.values(models).flatMap((m) => [m.gen, m.und]))];
-  const evals = await r.parallel(
-    jobs,
-    folders.map((f, i) => () => r.run(`eval-${i}`, evalArgs(f, world, p, seed), env)),
+  const evals = await s.r.parallel(
+    s.jobs,
+    folders.map((f, i) => () => s.r.run(`eval-${i}`, evalArgs(f, s.world, s.p, s.seed), s.env)),
   );
-  return { seed, models, evals: Object.fromEntries(folders.map((f, i) => [f, evals[i]])) };
+  return Object.fromEntries(folders.map((f, i) => [f, evals[i]]));
 }
 
 const ROW_LABELS: Record<PilotRow, string> = {

@@ -4,9 +4,9 @@
  *   world     build the ShapesWorld dataset (stage-1 mix, stage-2 task sets, held-out eval sets)
  *   base      pretrain the VQ-VAE and SFT the unified model (or reuse --base / an earlier run)
  *   stage1    unified RL: GRPO on generation and understanding at once, joint reward, no KL
- *   stage2    refined RL, three branches from stage 1 with KL to it: generation (the preset's image
- *             rewards, the paper's cycle + TIM by default), multiple-choice (accuracy + format),
- *             open-ended (accuracy + format); two at a time
+ *   stage2    refined RL, three branches from stage 1 with KL to it: generation (the recipe's image
+ *             rewards, or --image-rewards), multiple-choice (accuracy + format), open-ended (accuracy +
+ *             format); two at a time
  *   merge     Gaussian merge of the MCQ and OE branches (base = the stage-1 model)
  *   eval      every model on the held-out split (GenEval-style, MCQ, OE, POPE, format); two at a time
  *   report    DIR/report.json + DIR/report.html
@@ -19,13 +19,7 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { TEMP_ENTRY, checkOutDir, claimDir, clearOwnEntries } from '../util/output-dir.js';
-import {
-  branchFields,
-  runFields,
-  pipelinePreset,
-  type PipelinePreset,
-  type TrainOverrides,
-} from './presets.js';
+import { runFields, pipelinePreset, type PipelinePreset, type TrainOverrides } from './presets.js';
 import type { Stage2Branch } from './recipes.js';
 import { StageRunner } from './stages.js';
 import { buildPipelineReport, type PipelineRun } from './report.js';
@@ -41,9 +35,9 @@ export interface PipelineOptions {
   seed?: number;
   /** Stages run side by side (default 2 on a 2-core machine; each then uses one BLAS thread). */
   jobs?: number;
-  /** Replaces the preset's image rewards (parseImageRewards: "paper", "geneval", "name=w,..."). */
+  /** Replaces the recipe's image rewards (parseImageRewards: "paper", "geneval", "name=w,..."). */
   imageRewards?: string;
-  /** The RL recipe (recipes.ts): "corl" (default) or "paper". */
+  /** The RL recipe (recipes.ts): "corl" (default, configs/world) or "paper" (configs/paper). */
   recipe?: string;
   /** Seeds (default 1): one pipeline each, seeds `seed` .. `seed + seeds - 1`, and one report over them. */
   seeds?: number;
@@ -146,7 +140,7 @@ async function baseAndRL(
     r,
     'stage1',
     out,
-    runFields(p, p.stage1, { model: base, data: join(world, 'train.jsonl'), seed, tasks: ['t2i', 'mm2t'] }),
+    runFields(p, 'stage1', { model: base, data: join(world, 'train.jsonl'), seed }),
     {},
     join(world, 'test.jsonl'),
   );
@@ -183,8 +177,8 @@ export function buildWorld(r: StageRunner, p: PipelinePreset, world: string, see
 }
 
 /**
- * Stage 2, refined RL: three branches from `from`, each with KL to it (generation: the preset's image
- * rewards; MCQ and OE: accuracy + format), `jobs` at a time, then the Gaussian merge of MCQ and OE (base = `from`).
+ * Stage 2, refined RL: three branches from `from`, each with KL to it (the recipe's stage2-gen, stage2-mcq and
+ * stage2-oe YAMLs), `jobs` at a time, then the Gaussian merge of MCQ and OE (base = `from`).
  */
 export async function refine(
   r: StageRunner,
@@ -200,24 +194,19 @@ export async function refine(
     merged: string;
   },
 ): Promise<{ gen: string; mcq: string; oe: string; merged: string }> {
-  const branch = (name: Stage2Branch, file: string, tasks: string[]) => () =>
+  const branch = (name: Stage2Branch, file: string) => () =>
     trainStage(
       r,
       `${o.prefix}-${name}`,
       o.out,
-      runFields(p, branchFields(p, name), {
-        model: o.from,
-        data: join(o.world, 'stage2', file),
-        seed: o.seed,
-        tasks,
-      }),
+      runFields(p, `stage2-${name}`, { model: o.from, data: join(o.world, 'stage2', file), seed: o.seed }),
       o.env,
       join(o.world, 'test.jsonl'),
     );
   const [gen, mcq, oe] = await r.parallel(o.jobs, [
-    branch('gen', 'gen.jsonl', ['t2i']),
-    branch('mcq', 'mcq.jsonl', ['mm2t']),
-    branch('oe', 'oe.jsonl', ['mm2t']),
+    branch('gen', 'gen.jsonl'),
+    branch('mcq', 'mcq.jsonl'),
+    branch('oe', 'oe.jsonl'),
   ]);
   await r.run(`${o.prefix}-merge`, [
     'merge',
@@ -231,16 +220,17 @@ export async function refine(
     '--out',
     o.merged,
     '--lambda',
-    String(p.mergeLambda),
+    String(p.recipe.mergeLambda),
     '--overwrite',
   ]);
   return { gen: gen!.model, mcq: mcq!.model, oe: oe!.model, merged: o.merged };
 }
 
 /**
- * Writes DIR/configs/<name>.yaml and runs `corl train` on it as a stage. With `evalData` (a world's held-out
- * test.jsonl) the run evaluates on it as the preset's stage fields say (`eval_rows` rows before, after and
- * every `eval_every` steps: the report's held-out curves); without, it does not evaluate at all.
+ * Writes DIR/configs/<name>.yaml and runs `corl train` on it as a stage. `fields` are the run's (runFields:
+ * the recipe's stage YAML, the preset's sizes, the run's model, data, seed and tasks). With `evalData` (a
+ * world's held-out test.jsonl) the run evaluates on it as the stage fields say (`eval_rows` rows before, after
+ * and every `eval_every` steps: the report's held-out curves); without, it does not evaluate at all.
  */
 export async function trainStage(
   r: StageRunner,
@@ -254,10 +244,7 @@ export async function trainStage(
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}.yaml`);
   const heldOut = evalData === undefined ? { eval_rows: 0, eval_every: 0 } : { eval_data: evalData };
-  writeFileSync(
-    file,
-    stringify({ out: join(out, name), eval_rows: 0, save_every: 0, sample_every: 25, ...fields, ...heldOut }),
-  );
+  writeFileSync(file, stringify({ out: join(out, name), eval_rows: 0, ...fields, ...heldOut }));
   // --overwrite: a rerun of an interrupted stage starts it over in its own folder
   return r.run<TrainStageResult>(name, ['train', '--config', file, '--overwrite', '--json'], env);
 }

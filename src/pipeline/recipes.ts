@@ -1,94 +1,124 @@
 /**
- * RL recipes of the pipeline: the settings of stage 1 and stage 2 apart from a preset's sizes.
+ * RL recipes of the pipeline, read from configs/: a recipe is a folder holding `recipe.yaml` (its name, a
+ * description, the Gaussian merge's lambda, and where it departs from the paper) and one partial train config
+ * per stage (`stage1.yaml`, `stage2-gen.yaml`, `stage2-mcq.yaml`, `stage2-oe.yaml`) at the world-tiny size.
+ * Nothing about a recipe is written in code: every number and its reason is in those files.
  *
- *   corl    the default, chosen by measurement on ShapesWorld (docs/recipe.md): where and why it departs from
- *           the paper is listed in `departures` and printed on the report card.
- *   paper   the paper's Table 5 as written: cycle + TIM rewards, G 8 / 16, beta 0 / 0.02, batch
- *           16 / 16 / 32 / 32, lr 4e-6 / 1e-6, one joint advantage (unify_reward), conditional image log-probs
- *           (ULM-R1). Steps are scaled so each run sees as many prompts as the preset's default run.
+ *   corl    configs/world: the default, chosen by measurement on ShapesWorld (docs/recipe.md)
+ *   paper   configs/paper: the paper's Table 5 as written
+ *
+ * A stage YAML leaves out what the pipeline fills in for each run (RUN_FIELDS); it is checked against the
+ * train-config schema (src/rl/config.ts) when it is read.
  */
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 import { UserError } from '../util/errors.js';
+import { parseTrainConfig, readConfigFile } from '../rl/config.js';
 
-/** Fields of a train config (src/rl/config.ts) that a preset or a recipe sets. */
+/** Fields of a train config (src/rl/config.ts) that a recipe or a preset sets. */
 export type TrainOverrides = Record<string, unknown>;
 
 export type Stage2Branch = 'gen' | 'mcq' | 'oe';
 
+/** The RL stages of a recipe, each one YAML file of its folder. */
+export const STAGES = ['stage1', 'stage2-gen', 'stage2-mcq', 'stage2-oe'] as const;
+export type StageName = (typeof STAGES)[number];
+
+/** Train-config fields the pipeline fills in for each run: never in a stage YAML. */
+export const RUN_FIELDS = ['model', 'data', 'out', 'seed', 'eval_data'] as const;
+
+/** A stage YAML as read: train-config fields, with the tasks and the rewards always given. */
+export type StageFields = TrainOverrides & {
+  tasks: string[];
+  rewards: { image: Record<string, number>; text: Record<string, number> };
+};
+
 export interface Recipe {
   name: string;
   description: string;
-  /** Image rewards of stage 1 and the generation branch (name -> weight). */
-  imageRewards: Record<string, number>;
-  stage1: TrainOverrides;
-  /** Every stage-2 branch, then per branch. */
-  stage2: TrainOverrides;
-  stage2Branch?: Partial<Record<Stage2Branch, TrainOverrides>>;
   /** How this recipe departs from the paper's (empty for the paper's own). */
   departures: string[];
+  /** The Gaussian merge band of the MCQ + OE merge. */
+  mergeLambda: number;
+  /** The folder it was read from. */
+  dir: string;
+  /** Each stage's train-config fields at the world-tiny size. */
+  stages: Record<StageName, StageFields>;
 }
 
-/** The paper's generation rewards: bidirectional cycle consistency and text-image matching. */
-export const PAPER_IMAGE_REWARDS = { t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 };
+/** The repository's configs/ folder. */
+export const CONFIGS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'configs');
 
-export const RECIPES: Readonly<Record<string, Recipe>> = {
-  corl: {
-    name: 'corl',
-    description:
-      'the default: verifiable GenEval reward, per-task advantages, CFG log-probs (docs/recipe.md)',
-    imageRewards: { geneval: 1 },
-    stage1: { advantage: 'separate', image_logprob_mode: 'cfg', lr: 5e-5 },
-    stage2: { image_logprob_mode: 'cfg' },
-    departures: [
-      'generation reward: the exact GenEval check (scene parser) instead of cycle + TIM, which rank correct images first in only 58% of pairs of the base model\u2019s own samples on this world (docs/rewards.md)',
-      'advantages per task (advantage: separate) instead of one joint reward: the answers\u2019 advantage is not image-reward noise',
-      'image log-probs of the CFG mixture that was sampled (image_logprob_mode: cfg) instead of the conditional logits',
-      'learning rates 5e-5 / 5e-5 and batches of 4 / 2 prompts for a 1.3M-parameter model on 2 CPU cores (paper: 4e-6 / 1e-6, 16 / 16-32 on 8 GPUs)',
-    ],
-  },
-  paper: {
-    name: 'paper',
-    description: "the paper's Table 5: cycle + TIM, G 8/16, beta 0/0.02, batch 16/16/32/32, lr 4e-6/1e-6",
-    imageRewards: PAPER_IMAGE_REWARDS,
-    stage1: {
-      num_generations: 8,
-      beta: 0,
-      batch_size: 16,
-      lr: 4e-6,
-      lambda: 0.8,
-      advantage: 'unify_reward',
-      image_logprob_mode: 'cond',
-    },
-    stage2: { num_generations: 16, beta: 0.02, lr: 1e-6, image_logprob_mode: 'cond' },
-    stage2Branch: { gen: { batch_size: 16 }, mcq: { batch_size: 32 }, oe: { batch_size: 32 } },
-    departures: [],
-  },
-};
+const RecipeFileSchema = z
+  .object({
+    name: z.string().regex(/^[\w-]+$/),
+    description: z.string(),
+    merge_lambda: z.number().positive().finite(),
+    departures: z.array(z.string()),
+  })
+  .strict();
 
-export const RECIPE_NAMES = Object.keys(RECIPES);
+/** The recipes under `root` (name -> folder): every folder holding a recipe.yaml. */
+export function recipeFolders(root = CONFIGS_DIR): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const entry of readdirSync(root, { withFileTypes: true }).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
+    const file = join(root, entry.name, 'recipe.yaml');
+    if (!entry.isDirectory() || !existsSync(file)) continue;
+    const name = readConfigFile(file).name;
+    if (typeof name !== 'string') throw new UserError(`${file}: name must be a string`);
+    if (out.has(name))
+      throw new UserError(`recipe "${name}" is defined twice: ${out.get(name)} and ${dirname(file)}`);
+    out.set(name, dirname(file));
+  }
+  return new Map([...out].sort(([a], [b]) => a.localeCompare(b)));
+}
 
-export function recipeByName(name: string): Recipe {
-  const r = RECIPES[name];
-  if (!r) throw new UserError(`unknown --recipe "${name}" (known: ${RECIPE_NAMES.join(', ')})`);
-  return r;
+export function recipeNames(root = CONFIGS_DIR): string[] {
+  return [...recipeFolders(root).keys()];
+}
+
+/** A recipe by name, read and checked from its folder under `root`. */
+export function recipeByName(name: string, root = CONFIGS_DIR): Recipe {
+  const folders = recipeFolders(root);
+  const dir = folders.get(name);
+  if (dir === undefined)
+    throw new UserError(`unknown --recipe "${name}" (known: ${[...folders.keys()].join(', ')})`);
+  const file = join(dir, 'recipe.yaml');
+  const r = RecipeFileSchema.safeParse(readConfigFile(file));
+  if (!r.success)
+    throw new UserError(
+      `${file}: invalid recipe (${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')})`,
+    );
+  const stages = Object.fromEntries(STAGES.map((s) => [s, readStage(join(dir, `${s}.yaml`))]));
+  return {
+    name: r.data.name,
+    description: r.data.description,
+    departures: r.data.departures,
+    mergeLambda: r.data.merge_lambda,
+    dir,
+    stages: stages as Recipe['stages'],
+  };
 }
 
 /**
- * A run's fields: the preset's sizes, then the recipe's settings. When the recipe sets another batch size
- * than the preset's, the steps are scaled so the run sees as many prompts (at least one step), and the micro
- * batch is capped at the batch.
+ * A stage YAML: a partial train config without the fields the pipeline fills in, with `tasks` and `rewards`.
+ * It is validated by the train-config schema as it stands (placeholders for the run's fields), and returned as
+ * written (the schema's defaults are not added: the run's config file holds only what the recipe sets).
  */
-export function withRecipe(sizes: TrainOverrides, recipe: TrainOverrides): TrainOverrides {
-  const out = { ...sizes, ...recipe };
-  const b0 = Number(sizes.batch_size);
-  const b1 = Number(out.batch_size);
-  if (b1 !== b0 && Number.isFinite(b0) && Number.isFinite(b1)) {
-    out.steps = Math.max(1, Math.round((Number(sizes.steps) * b0) / b1));
-    out.micro_batch_size = greatestDivisorAtMost(b1, Number(sizes.micro_batch_size ?? b0));
-  }
-  return out;
-}
-
-function greatestDivisorAtMost(n: number, cap: number): number {
-  for (let d = Math.min(n, Math.max(1, cap)); d > 1; d--) if (n % d === 0) return d;
-  return 1;
+export function readStage(file: string): StageFields {
+  const raw = readConfigFile(file);
+  const filled = RUN_FIELDS.filter((k) => k in raw);
+  if (filled.length > 0)
+    throw new UserError(
+      `${file}: ${filled.join(', ')} ${filled.length === 1 ? 'is' : 'are'} filled in by the pipeline for each run; a stage YAML leaves ${filled.length === 1 ? 'it' : 'them'} out`,
+    );
+  parseTrainConfig({ ...raw, model: '-', data: '-', out: '-' }, file);
+  const rewards = raw.rewards as Partial<StageFields['rewards']> | undefined;
+  if (!Array.isArray(raw.tasks) || rewards?.image === undefined || rewards.text === undefined)
+    throw new UserError(`${file}: a stage YAML names its tasks and both its image and text rewards`);
+  return raw as StageFields;
 }

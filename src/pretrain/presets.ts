@@ -1,19 +1,24 @@
 /**
  * Pretraining presets: the model, the VQ and SFT budgets and hyper-parameters, the SFT curriculum, and the
- * held-out evaluation. See docs/pretrain.md for the measurements behind the choices.
+ * held-out evaluation. The numbers live in configs/pretrain/<name>.yaml (each field commented there, the
+ * measurements behind them in docs/pretrain.md); only the ULM-config builder of each preset lives here.
  *
- *   world-tiny   the default base model for ShapesWorld (model preset world-tiny with a lighter VQ, see
- *                below): VQ 1,350 + vision encoder 1,200 + SFT 745 steps (about 120 + 90 + 360 s on 2 idle cores)
+ *   world-tiny   the default base model for ShapesWorld (model preset world-tiny with a lighter VQ, see below)
  *   world-micro  the unit-test size (model preset test-micro at 32 px): a few seconds each, for tests and CI
  *
  * Each stage's default budget is its `steps` (the same seed gives the same base on any machine); `seconds` is
  * the time budget used when a run asks for one (`--seconds`), split in these proportions by `pretrain all`.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { parseConfig, presetConfig, type ULMConfig } from '../model/config.js';
 import type { EvalOptions } from '../eval/evaluate.js';
 import type { Phase } from './sft.js';
-import type { McAnswer, PopeThink, PositionThink } from './data.js';
+import { ROW_KINDS, type McAnswer, type PopeThink, type PositionThink } from './data.js';
 
 export interface PretrainPreset {
   name: string;
@@ -82,68 +87,108 @@ function worldMicro(vocabSize: number): ULMConfig {
   return parseConfig(c, 'pretrain preset world-micro');
 }
 
-export const PRETRAIN_PRESETS: Readonly<Record<string, PretrainPreset>> = {
-  'world-tiny': {
-    name: 'world-tiny',
-    description: 'the default ShapesWorld base: VQ 1,350 + vision 1,200 + SFT 745 steps (~10 min on 2 cores)',
-    model: (v) => withVQ(presetConfig('world-tiny', { vocabSize: v }), WORLD_TINY_VQ),
-    vq: { steps: 1350, seconds: 120, batchSize: 16, lr: 2e-3, restartEvery: 50, evalImages: 256 },
-    vision: { seconds: 90, steps: 1200, batchSize: 16, lr: 4e-3, freeze: true },
-    sft: {
-      steps: 745,
-      seconds: 360,
-      lr: 2e-3,
-      weightDecay: 0.01,
-      warmup: 0.03,
-      finalLr: 0.1,
-      clip: 1,
-      uncondProb: 0.1,
-      genWeight: 1,
-      textWeight: 1,
-      mcAnswer: 'text',
-      popeThink: 'match',
-      perImage: 3,
-      curriculum: [
-        { name: 'describe', until: 0.15, mix: { gen: 12, caption: 6, oe: 8, pope: 4 } },
-        { name: 'answer', until: 1, mix: { gen: 12, caption: 4, oe: 8, pope: 6, mcq: 8 } },
-      ],
-    },
-    eval: { scenes: 300, genPrompts: 120, maxQuestions: 300, imagesPerPrompt: 4, cfgWeight: 5 },
-  },
-  'world-micro': {
-    name: 'world-micro',
-    description: 'unit-test size (test-micro at 32 px): seconds, for tests and CI',
-    model: worldMicro,
-    vq: { steps: 100, seconds: 4, batchSize: 16, lr: 3e-3, restartEvery: 5, evalImages: 16 },
-    vision: { seconds: 2, steps: 200, batchSize: 16, lr: 4e-3, freeze: true },
-    sft: {
-      steps: 300,
-      seconds: 8,
-      lr: 3e-3,
-      weightDecay: 0.01,
-      warmup: 0.05,
-      finalLr: 0.1,
-      clip: 1,
-      uncondProb: 0.1,
-      genWeight: 1,
-      textWeight: 1,
-      mcAnswer: 'text',
-      popeThink: 'object',
-      perImage: 3,
-      curriculum: [
-        { name: 'describe', until: 0.5, mix: { gen: 4, caption: 2, oe: 2, pope: 2, mcq_text: 2 } },
-        { name: 'answer', until: 1, mix: { gen: 4, caption: 1, oe: 2, pope: 1, mcq: 2, mcq_text: 2 } },
-      ],
-    },
-    eval: { scenes: 6, genPrompts: 6, maxQuestions: 6, imagesPerPrompt: 2, cfgWeight: 5 },
-  },
+/** Each preset's ULM config builder; its numbers are configs/pretrain/<name>.yaml. */
+const MODELS: Readonly<Record<string, PretrainPreset['model']>> = {
+  'world-tiny': (v) => withVQ(presetConfig('world-tiny', { vocabSize: v }), WORLD_TINY_VQ),
+  'world-micro': worldMicro,
 };
 
-export const PRETRAIN_PRESET_NAMES = Object.keys(PRETRAIN_PRESETS);
+export const PRETRAIN_PRESET_NAMES = Object.keys(MODELS);
 
+/** Where the presets' YAML files are: configs/pretrain/ of the repository. */
+export const PRETRAIN_CONFIGS = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'configs',
+  'pretrain',
+);
+
+const positive = () => z.number().positive().finite();
+const count = () => z.number().int().positive();
+
+/** A configs/pretrain/<name>.yaml file: every PretrainPreset field but `name` and `model`. */
+const PretrainFileSchema = z
+  .object({
+    description: z.string(),
+    vq: z
+      .object({
+        steps: count(),
+        seconds: positive(),
+        batchSize: count(),
+        lr: positive(),
+        restartEvery: count(),
+        evalImages: count(),
+      })
+      .strict(),
+    vision: z
+      .object({
+        seconds: z.number().min(0).finite(),
+        steps: count(),
+        batchSize: count(),
+        lr: positive(),
+        freeze: z.boolean(),
+      })
+      .strict(),
+    sft: z
+      .object({
+        steps: count(),
+        seconds: positive(),
+        lr: positive(),
+        weightDecay: z.number().min(0).finite(),
+        warmup: z.number().min(0).max(1),
+        finalLr: z.number().min(0).max(1),
+        clip: positive(),
+        uncondProb: z.number().min(0).max(1),
+        genWeight: z.number().min(0).finite(),
+        textWeight: z.number().min(0).finite(),
+        mcAnswer: z.enum(['letter', 'text'] satisfies McAnswer[]),
+        popeThink: z.enum(['world', 'shape', 'object', 'colors', 'match'] satisfies PopeThink[]),
+        positionThink: z.enum(['world', 'cells'] satisfies PositionThink[]).optional(),
+        perImage: count(),
+        curriculum: z
+          .array(
+            z
+              .object({
+                name: z.string().optional(),
+                until: z.number().gt(0).max(1),
+                mix: z.partialRecord(z.enum(ROW_KINDS), z.number().int().min(0)),
+              })
+              .strict(),
+          )
+          .min(1),
+      })
+      .strict(),
+    eval: z
+      .object({
+        scenes: count(),
+        genPrompts: z.number().int().min(0),
+        maxQuestions: z.number().int().min(0),
+        imagesPerPrompt: count(),
+        cfgWeight: z.number().min(0).finite(),
+      })
+      .strict(),
+  })
+  .strict();
+
+/** A pretraining preset by name: configs/pretrain/<name>.yaml, validated, with the preset's model builder. */
 export function pretrainPreset(name: string): PretrainPreset {
-  const p = PRETRAIN_PRESETS[name];
-  if (!p)
+  const model = MODELS[name];
+  if (!model)
     throw new UserError(`unknown pretrain preset "${name}" (known: ${PRETRAIN_PRESET_NAMES.join(', ')})`);
-  return p;
+  const file = join(PRETRAIN_CONFIGS, `${name}.yaml`);
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UserError(
+      `pretrain preset ${name}: cannot read ${file} (${(e as Error).message.split('\n')[0]})`,
+    );
+  }
+  const r = PretrainFileSchema.safeParse(raw);
+  if (!r.success) {
+    const problems = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new UserError(`${file}: invalid pretrain preset (${problems})`);
+  }
+  return { name, model, ...r.data };
 }

@@ -1,7 +1,12 @@
 /**
- * The RL training config: YAML validated by zod. Every field has a documented default; the defaults are the
- * paper's stage-1 settings (G=8, lambda 0.8, beta 0, CFG 5, one joint advantage) with the learning rate and
- * batch scaled for the tiny ShapesWorld model (documented at each field).
+ * The RL training config (`corl train --config FILE`): YAML validated by zod, every field documented below,
+ * grouped as TRL's GRPOConfig groups its own (model and data, rollout, loss and optimisation, rewards, logging
+ * and saving, evaluation). Each field says its type, its default, and the paper's value: CoRL (arXiv
+ * 2505.17534, Table 5) and its code ULM-R1 (`corl_unified.sh`, the stage-1 script; stage 2 is not released).
+ *
+ * The defaults are the paper's stage-1 settings (G 8, lambda 0.8, beta 0, CFG 5, one joint reward, cycle + TIM
+ * and accuracy + format rewards) with the batch and the learning rate scaled for the tiny ShapesWorld model.
+ * The pipeline's recipes (configs/world, configs/paper) set their values per stage on top of these defaults.
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
@@ -23,111 +28,251 @@ const rewardWeights = (modality: keyof typeof REWARD_NAMES) =>
         });
   });
 
+/**
+ * The default rewards: the paper's stage 1 (ULM-R1's `t2i_bid_cycle_reward t2i_ti_sim qa_accuracy format`,
+ * weights 1): r_t2i = cycle + TIM, r_mm2t = accuracy + format. Written here once; the schema's defaults below
+ * are copies of it.
+ */
+export const DEFAULT_REWARDS: Readonly<{
+  image: Readonly<Record<string, number>>;
+  text: Readonly<Record<string, number>>;
+}> = {
+  image: { t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 },
+  text: { qa_accuracy: 1, format: 1 },
+};
+
 export const TrainConfigSchema = z
   .object({
-    /** Policy checkpoint folder (HF layout: config.json, model.safetensors, tokenizer.json). */
+    // ---- Model and data ----------------------------------------------------------------------------------
+    /**
+     * Policy checkpoint folder (config.json, model.safetensors or pytorch_model.bin, tokenizer.json); also the
+     * frozen KL reference when beta > 0. String, required. Paper: Janus-Pro-1B (stage 1), the stage-1 model
+     * (stage 2).
+     */
     model: z.string(),
-    /** Stage-1 JSONL (ULM-R1 fields: prompt, real_image, qa_problem, qa_solution, qa_type). */
+    /**
+     * Which modules train. List of language_model | vision_model | aligner | gen_aligner | gen_head |
+     * gen_embed. Default: `[language_model]`. Paper (ULM-R1): only the language model.
+     */
+    trainable: z
+      .array(z.enum(['language_model', 'vision_model', 'aligner', 'gen_aligner', 'gen_head', 'gen_embed']))
+      .default(['language_model']),
+    /**
+     * Training JSONL, ULM-R1's fields: prompt, real_image, qa_problem, qa_solution, qa_type (every row both a
+     * generation prompt and a question about the same image). String, required. Paper: mm-vl/x2x_rft_22k
+     * (stage 1); x2x_rft_16k, mcot_r1_mcq_66k, mcot_r1_vqa_66k (the stage-2 branches).
+     */
     data: z.string(),
-    /** Held-out JSONL for before/after evaluation (optional). */
-    eval_data: z.string().optional(),
-    /** Output folder: metrics.jsonl, samples/, checkpoint-N/, final/. */
-    out: z.string(),
-    /** Random seed, 32-bit (the world's generator and deriveSeed use 32 bits). */
+    /**
+     * Which tasks each step trains: both (unified RL, stage 1) or one (a stage-2 branch, separate RL). List of
+     * t2i | mm2t, at least one. Default: `[t2i, mm2t]`. Paper: both in stage 1, one per stage-2 branch.
+     */
+    tasks: z
+      .array(z.enum(['t2i', 'mm2t']))
+      .min(1)
+      .default(['t2i', 'mm2t']),
+    /**
+     * With both tasks: t2i on even steps and mm2t on odd steps instead of both every step (the paper's
+     * alternating-RL strategy of its pilot study). Boolean. Default: `false`. Paper: false (alternating is a
+     * pilot-study baseline).
+     */
+    alternate: z.boolean().default(false),
+    /**
+     * Random seed of sampling, data order and the reward shuffle; 32-bit (the world's generator and deriveSeed
+     * use 32 bits). Integer in [0, 2^32). Default: `0`. Paper: not given (HF Trainer's default is 42).
+     */
     seed: z
       .number()
       .int()
       .min(0)
       .max(2 ** 32 - 1)
       .default(0),
-    /** Optimizer steps. */
+
+    // ---- Rollout (generation) ----------------------------------------------------------------------------
+    /**
+     * Prompts per optimizer step; each gets num_generations images and/or answers. Integer >= 1. Default:
+     * `4` (a step takes about 2 s on 2 cores). Paper: 16 (Table 5: stage 1 and the T2I branch), 32 (the MCQ and
+     * OE branches); ULM-R1's script: 8 GPUs x 1 x 4 accumulation = 32.
+     */
+    batch_size: z.number().int().positive().default(4),
+    /** Samples per prompt and task, G. Integer >= 2. Default: `8`. Paper: 8 (stage 1), 16 (stage 2). */
+    num_generations: z.number().int().min(2).default(8),
+    /** Image sampling: classifier-free guidance weight. Number >= 0. Default: `5`. Paper: 5 (Janus). */
+    cfg_weight: z.number().min(0).default(5),
+    /** Image sampling temperature. Number > 0. Default: `1`. Paper: 1 (ULM-R1 hard-codes it). */
+    temperature: z.number().positive().default(1),
+    /** Answer sampling temperature. Number > 0. Default: `1`. Paper: 1 (ULM-R1 hard-codes it). */
+    text_temperature: z.number().positive().default(1),
+    /**
+     * Answer sampling: keep the k most likely tokens (0 = all). Integer >= 0. Default: `0`. Paper (ULM-R1):
+     * transformers' implicit 50, which its log-probs ignore.
+     */
+    top_k: z.number().int().min(0).default(0),
+    /** Answer sampling: nucleus mass (1 = off). Number in (0, 1]. Default: `1`. Paper: 1. */
+    top_p: z.number().gt(0).max(1).default(1),
+    /**
+     * Longest sampled answer, in tokens. Integer >= 1. Default: `48`.
+     * Paper: 512 (Table 5); ULM-R1's script: 576.
+     */
+    max_completion_length: z.number().int().positive().default(48),
+
+    // ---- Loss and optimisation ---------------------------------------------------------------------------
+    /**
+     * Optimizer steps. Integer >= 1. Default: `100`. Paper: one epoch of the stage's data set (ULM-R1:
+     * num_train_epochs 1).
+     */
     steps: z.number().int().positive().default(100),
     /**
-     * Which tasks each step trains: both (unified RL, stage 1), or one (stage 2 / separate RL).
-     * `alternate: true` trains t2i on even steps and mm2t on odd steps (the paper's alternating RL).
+     * Prompts per backward pass; batch_size must be a multiple of it (gradient accumulation). Integer >= 1.
+     * Default: `4`. Paper (ULM-R1): 1 per GPU, 4 accumulation steps.
      */
-    tasks: z
-      .array(z.enum(['t2i', 'mm2t']))
-      .min(1)
-      .default(['t2i', 'mm2t']),
-    alternate: z.boolean().default(false),
-    /** Prompts per step (paper: 16 on 8 GPUs; 4 here so a step takes ~2 s on 2 cores). */
-    batch_size: z.number().int().positive().default(4),
-    /** Samples per prompt, G (paper: 8 in stage 1, 16 in stage 2). */
-    num_generations: z.number().int().min(2).default(8),
-    /** Prompts per backward pass; batch_size must be a multiple (gradient accumulation). */
     micro_batch_size: z.number().int().positive().default(4),
     /**
-     * AdamW learning rate. Paper: 4e-6 for Janus-Pro-1B; the tiny world model (1.3M parameters, trained from
-     * scratch at 2e-3) needs a larger one: 1e-4 is what moved its generation reward in the calibration runs.
+     * AdamW learning rate. Number > 0. Default: `1.0e-4`: the tiny world model (1.3M parameters, trained from
+     * scratch at 2e-3) needs a larger one than Janus; 1e-4 is what moved its generation reward in the
+     * calibration runs. Paper: 4e-6 (stage 1), 1e-6 (stage 2).
      */
     lr: z.number().positive().default(1e-4),
+    /** AdamW weight decay. Number >= 0. Default: `0`. Paper: 0 (HF Trainer's default). */
     weight_decay: z.number().min(0).default(0),
+    /**
+     * Learning-rate schedule after the warm-up: constant, linear decay to 0, or cosine decay to 0. One of
+     * constant | linear | cosine. Default: `constant`. Paper (ULM-R1): linear (HF Trainer's default).
+     */
     lr_schedule: z.enum(['constant', 'linear', 'cosine']).default('constant'),
+    /** Linear warm-up steps. Integer >= 0. Default: `0`. Paper: 0. */
     warmup_steps: z.number().int().min(0).default(0),
+    /** Global gradient-norm clip. Number > 0. Default: `1.0`. Paper: 1.0 (HF Trainer's default). */
     max_grad_norm: z.number().positive().default(1.0),
-    /** Inner PPO iterations per batch (mu); 1 = on-policy, ratio exactly 1 (ULM-R1). */
+    /**
+     * Inner PPO iterations per batch (mu); 1 = on-policy, the ratio is exactly 1 and the update is REINFORCE
+     * with a group baseline. Integer >= 1. Default: `1`. Paper (ULM-R1): 1.
+     */
     num_iterations: z.number().int().positive().default(1),
+    /**
+     * PPO clip range of the ratio (lower side; both sides without epsilon_high); no effect at num_iterations
+     * 1. Number > 0. Default: `0.2`. Paper (ULM-R1): read but unused (no clipping).
+     */
     epsilon: z.number().positive().default(0.2),
-    /** Upper clip (DAPO's clip-higher); defaults to epsilon. */
+    /** Upper clip range (DAPO's clip-higher). Number > 0, optional. Default: epsilon. Paper: unused. */
     epsilon_high: z.number().positive().optional(),
-    /** KL coefficient to the frozen reference (the starting checkpoint): 0 in stage 1, > 0 in stage 2. */
+    /**
+     * KL coefficient to the frozen reference (the starting checkpoint). Number >= 0. Default: `0`. Paper: 0
+     * (stage 1), 0.02 (stage 2, Table 5).
+     */
     beta: z.number().min(0).default(0),
+    /**
+     * KL estimator per token (d = ref - logp): k3 = exp(d) - d - 1, or k1 = -d. One of k1 | k3. Default: `k3`.
+     * Paper (ULM-R1): k3.
+     */
     kl_estimator: z.enum(['k1', 'k3']).default('k3'),
+    /**
+     * How per-token losses become one: every token of a modality alike (token-mean), every sequence alike
+     * (seq-mean-token-mean), or over a constant length (dr_grpo). One of token-mean | seq-mean-token-mean |
+     * dr_grpo. Default: `token-mean`. Paper (ULM-R1): seq-mean-token-mean (first release), token-mean per
+     * modality (later).
+     */
     loss_aggregation: z.enum(['token-mean', 'seq-mean-token-mean', 'dr_grpo']).default('token-mean'),
-    /** How rewards become advantages: one joint reward (ULM-R1 default), joint advantages, or per task. */
-    advantage: z.enum(['unify_reward', 'unify_advantage', 'separate']).default('unify_reward'),
-    /** r = r_t2i + lambda r_mm2t */
-    lambda: z.number().min(0).default(0.8),
-    scale_rewards: z.enum(['group', 'batch', 'none']).default('group'),
-    /** Reward functions and weights per modality (src/rewards names). */
+    /**
+     * Which image log-probs are trained: the conditional logits, the CFG mixture that is sampled, or the CFG
+     * mixture with the unconditional branch detached. One of cond | cfg | cfg_detach_uncond. Default: `cond`.
+     * Paper (ULM-R1): cond.
+     */
+    image_logprob_mode: z.enum(['cond', 'cfg', 'cfg_detach_uncond']).default('cond'),
+
+    // ---- Rewards -----------------------------------------------------------------------------------------
+    /**
+     * Reward functions and weights per modality (names of src/rewards: image t2i_bid_cycle_reward, t2i_ti_sim,
+     * t2i_clip_sim, geneval; text qa_accuracy, format); a modality's reward is the weighted sum. Mapping
+     * {image, text} of name -> weight >= 0. Default: DEFAULT_REWARDS (above). Paper: the same (stage 1); the
+     * stage-2 branches: cycle + TIM, MCQ accuracy + format, OE accuracy + format.
+     */
     rewards: z
       .object({
-        image: rewardWeights('image').default({ t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 }),
-        text: rewardWeights('text').default({ qa_accuracy: 1, format: 1 }),
+        image: rewardWeights('image').default(() => ({ ...DEFAULT_REWARDS.image })),
+        text: rewardWeights('text').default(() => ({ ...DEFAULT_REWARDS.text })),
       })
-      .default({ image: { t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 }, text: { qa_accuracy: 1, format: 1 } }),
-    /** Image side of the cycle reward without an LPIPS network: SSIM or 1-RMSE (ULM-R1 v2). */
-    image_similarity: z.enum(['ssim', 'rmse']).default('ssim'),
-    /** Optional LPIPS weights (safetensors) for the cycle reward's image side. */
-    lpips: z.string().optional(),
-    /** Re-caption generated images with the policy itself (ULM-R1 v2); temperature 0 = greedy. */
-    recaption_temperature: z.number().min(0).default(0),
-    recaption_max_tokens: z.number().int().positive().default(40),
-    /** Image sampling: CFG weight (Janus 5) and temperature (1, as ULM-R1). */
-    cfg_weight: z.number().min(0).default(5),
-    temperature: z.number().positive().default(1),
-    /** How image log-probs are trained: conditional logits (ULM-R1), CFG-mixed, or CFG with the uncond branch detached. */
-    image_logprob_mode: z.enum(['cond', 'cfg', 'cfg_detach_uncond']).default('cond'),
-    /** Text sampling. */
-    text_temperature: z.number().positive().default(1),
-    top_k: z.number().int().min(0).default(0),
-    top_p: z.number().gt(0).max(1).default(1),
-    max_completion_length: z.number().int().positive().default(48),
-    /** Which modules train (ULM-R1: only the LLM). */
-    trainable: z
-      .array(z.enum(['language_model', 'vision_model', 'aligner', 'gen_aligner', 'gen_head', 'gen_embed']))
-      .default(['language_model']),
-    /** Control experiment: shuffle rewards across the batch before computing advantages. */
+      .default(() => ({ image: { ...DEFAULT_REWARDS.image }, text: { ...DEFAULT_REWARDS.text } })),
+    /**
+     * How rewards become advantages: one joint reward r_t2i + lambda r_mm2t per pair (unify_reward), joint
+     * advantages A_t2i + lambda A_mm2t (unify_advantage), or an advantage per task (separate). Default:
+     * `unify_reward`. Paper (ULM-R1): unify_reward.
+     */
+    advantage: z.enum(['unify_reward', 'unify_advantage', 'separate']).default('unify_reward'),
+    /** The understanding weight lambda of the joint reward / advantage. Number >= 0. Default: `0.8`. Paper: 0.8. */
+    lambda: z.number().min(0).default(0.8),
+    /**
+     * Advantage scale: divide by the group's std, the batch's std, or not at all. One of group | batch | none.
+     * Default: `group`. Paper (ULM-R1): group (std + 1e-4).
+     */
+    scale_rewards: z.enum(['group', 'batch', 'none']).default('group'),
+    /**
+     * Control experiment: shuffle rewards across the batch before the advantages (a reward that carries no
+     * signal). Boolean. Default: `false`. Paper: not used.
+     */
     shuffle_rewards: z.boolean().default(false),
+    /**
+     * Image side of the cycle reward without an LPIPS network: SSIM or 1 - RMSE. One of ssim | rmse. Default:
+     * `ssim`. Paper: 1 - LPIPS (VGG); ULM-R1's later code: 1 - RMSE.
+     */
+    image_similarity: z.enum(['ssim', 'rmse']).default('ssim'),
+    /**
+     * LPIPS weights (safetensors) for the cycle reward's image side, replacing image_similarity. Path,
+     * optional. Default: none. Paper: LPIPS with VGG features.
+     */
+    lpips: z.string().optional(),
+    /**
+     * Temperature of the cycle reward's re-caption of each generated image by the policy itself (0 = greedy).
+     * Number >= 0. Default: `0`. Paper: BLIP captions (ULM-R1's later code: the policy at temperature 1).
+     */
+    recaption_temperature: z.number().min(0).default(0),
+    /**
+     * Longest re-caption, in tokens. Integer >= 1. Default: `40`. Paper: BLIP, 50 new
+     * tokens (ULM-R1's later code: the policy, 256).
+     */
+    recaption_max_tokens: z.number().int().positive().default(40),
+
+    // ---- Logging and saving ------------------------------------------------------------------------------
+    /** Output folder: metrics.jsonl, samples/, checkpoint-N/, final/. String, required. Paper: -. */
+    out: z.string(),
+    /**
+     * A metrics.jsonl line every N steps (and at the last). Integer >= 1. Default: `1`. Paper: not given.
+     */
     log_every: z.number().int().positive().default(1),
-    /** Write sample grids (PNG) and answers every N steps (0 = never). */
+    /**
+     * Sample image grids (PNG) and answers into samples/ every N steps (0 = never). Integer >= 0. Default:
+     * `25`. Paper: none.
+     */
     sample_every: z.number().int().min(0).default(25),
-    /** Checkpoint every N steps (0 = only the final model). */
+    /**
+     * A resumable checkpoint every N steps (0 = only the final model). Integer >= 0. Default: `50`. Paper
+     * (ULM-R1): every 200 steps.
+     */
     save_every: z.number().int().min(0).default(50),
-    /** Held-out evaluation rows (0 = no evaluation). */
+
+    // ---- Evaluation --------------------------------------------------------------------------------------
+    /**
+     * Held-out JSONL scored before and after training (and every eval_every steps). Path, optional. Default:
+     * none (no evaluation). Paper: benchmarks after training (GenEval, DPG, MMMU, ...).
+     */
+    eval_data: z.string().optional(),
+    /** Held-out rows per evaluation (0 = no evaluation). Integer >= 0. Default: `64`. Paper: -. */
     eval_rows: z.number().int().min(0).default(64),
     /**
      * Held-out evaluation every N steps during training as well (0 = only before and after): after step s
      * with s % N === 0 and s < steps. The scores go into metrics.jsonl as `eval/…` rows (the report's
      * held-out curve); the evaluation leaves the training's random streams alone, so the weights are the
-     * same with or without it. Each costs about `eval_rows` image samplings + re-captions + answers.
+     * same with or without it. Each costs about `eval_rows` image samplings + re-captions + answers. Integer
+     * >= 0. Default: `0`. Paper: none during training.
      */
     eval_every: z.number().int().min(0).default(0),
   })
   .strict();
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+
+/** The fields without a default: where the run starts, what it trains on, where it writes. */
+const RUN_REQUIRED = ['model', 'data', 'out'] as const;
 
 /** Parses and validates a config object; paths are resolved against `baseDir`. */
 export function parseTrainConfig(raw: unknown, source: string, baseDir = process.cwd()): TrainConfig {
@@ -142,7 +287,16 @@ export function parseTrainConfig(raw: unknown, source: string, baseDir = process
       .map((i) => `${i.path.map(key).join('.') || '(root)'}: ${i.message}`)
       .join('; ')
       .replace(/\p{Cc}|[\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-    throw new UserError(`${source}: invalid config (${problems})`);
+    // A recipe's stage YAML (configs/*/stage*.yaml) leaves the run's fields to the pipeline: say how to give them.
+    const input = raw as Record<string, unknown> | null;
+    const missing = RUN_REQUIRED.filter(
+      (k) => typeof input === 'object' && input !== null && input[k] === undefined,
+    );
+    const hint =
+      missing.length === 0
+        ? ''
+        : `; ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing: a recipe's stage YAML leaves them to the pipeline, give them with ${missing.map((k) => `--set ${k}=...`).join(' ')}`;
+    throw new UserError(`${source}: invalid config (${problems})${hint}`);
   }
   const c = r.data;
   if (c.batch_size % c.micro_batch_size !== 0) {
