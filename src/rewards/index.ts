@@ -20,6 +20,7 @@ import { genevalReward } from './geneval-reward.js';
 import type { LpipsNet } from './lpips.js';
 import { RewardRegistry, type RewardSpec } from './registry.js';
 import { timReward } from './tim.js';
+import { PAPER_REWARDS } from './names.js';
 import type { DetectOptions } from '../world/detect.js';
 
 export * from './types.js';
@@ -76,12 +77,8 @@ export function createRewardRegistry(opts: RewardOptions = {}): RewardRegistry {
     .register(genevalReward(opts.detect));
 }
 
-/**
- * CoRL stage 1's rewards (ULM-R1's `t2i_bid_cycle_reward t2i_ti_sim qa_accuracy format`, weights 1): the
- * per-modality totals are r_t2i = r_cycle + r_tim and r_mm2t = r_acc + r_format, joined with lambda = 0.8
- * by src/rl/grpo.ts `unifyRewards`.
- */
+/** The paper's rewards (names.ts PAPER_REWARDS) as the registry's specs: per modality, weight 1 each. */
 export const CORL_REWARDS: Readonly<{ text: readonly RewardSpec[]; image: readonly RewardSpec[] }> = {
-  text: [{ name: 'qa_accuracy' }, { name: 'format' }],
-  image: [{ name: 't2i_bid_cycle_reward' }, { name: 't2i_ti_sim' }],
+  text: Object.entries(PAPER_REWARDS.text).map(([name, weight]) => ({ name, weight })),
+  image: Object.entries(PAPER_REWARDS.image).map(([name, weight]) => ({ name, weight })),
 };

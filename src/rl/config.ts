@@ -13,7 +13,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { Parser as YamlParser, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
-import { REWARD_NAMES } from '../rewards/names.js';
+import { PAPER_REWARDS, REWARD_NAMES } from '../rewards/names.js';
 
 /** Reward names (of one modality) with finite weights >= 0; an unknown name is an error at parse time. */
 const rewardWeights = (modality: keyof typeof REWARD_NAMES) =>
@@ -28,18 +28,8 @@ const rewardWeights = (modality: keyof typeof REWARD_NAMES) =>
         });
   });
 
-/**
- * The default rewards: the paper's stage 1 (ULM-R1's `t2i_bid_cycle_reward t2i_ti_sim qa_accuracy format`,
- * weights 1): r_t2i = cycle + TIM, r_mm2t = accuracy + format. Written here once; the schema's defaults below
- * are copies of it.
- */
-export const DEFAULT_REWARDS: Readonly<{
-  image: Readonly<Record<string, number>>;
-  text: Readonly<Record<string, number>>;
-}> = {
-  image: { t2i_bid_cycle_reward: 1, t2i_ti_sim: 1 },
-  text: { qa_accuracy: 1, format: 1 },
-};
+/** The default rewards: the paper's stage 1 (src/rewards/names.ts PAPER_REWARDS, written once there). */
+export const DEFAULT_REWARDS = PAPER_REWARDS;
 
 export const TrainConfigSchema = z
   .object({
