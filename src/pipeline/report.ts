@@ -295,6 +295,41 @@ export async function buildPipelineReport(o: {
   const { out, runs } = o;
   const first = runs[0]!;
   const several = runs.length > 1;
+  const report: ReportInput = {
+    meta: meta(`CoRL on ShapesWorld (${o.preset.name})`, o.preset.name, o.seconds, [
+      'Scores are fractions in [0, 1] on held-out scenes of the embedded ShapesWorld.',
+      'The CoRL row scores generation with the stage-2 generation branch and understanding with the merged MCQ + OE model.',
+      rewardsNote(o.preset),
+      recipeNote(o.preset),
+      ...(several
+        ? [`Curves, images and answers: seed ${first.seed} (${relative(out, first.dir) || '.'}).`]
+        : []),
+    ]),
+    tables: scoreTables(o.preset, runs),
+    curves: curves(
+      ['stage1', 'stage2-gen', 'stage2-mcq', 'stage2-oe'].map(
+        (n) => [n, join(first.dir, n)] as [string, string],
+      ),
+      o.preset,
+    ),
+    grids: firstSeedGrid(out, o.preset, first),
+    answers: (Object.keys(first.evals) as (keyof PipelineModels)[]).flatMap((k) =>
+      answersOf(k, first.evals[k]),
+    ),
+    stages: runs.flatMap((r) =>
+      r.runner.timeline.map((t) => ({
+        name: several ? `seed ${r.seed}: ${t.name}` : t.name,
+        status: t.status,
+        seconds: t.seconds,
+      })),
+    ),
+  };
+  return writeReport(out, report).htmlPath;
+}
+
+/** The main table (every model, with intervals) and the change against the base. */
+function scoreTables(preset: PipelinePreset, runs: PipelineRun[]): ReportTableInput[] {
+  const several = runs.length > 1;
   const rows = tableRows(runs);
   const spread = several
     ? `± is the 95% t-interval of the mean over ${runs.length} seeds (${runs.map((r) => r.seed).join(', ')}).`
@@ -305,8 +340,8 @@ export async function buildPipelineReport(o: {
       ? `Every stage on the held-out split, mean over ${runs.length} seeds`
       : 'Every stage on the held-out split',
     caption:
-      `GenEval-style: ${o.preset.eval.genPrompts} prompts x 4 images, scene parser; MCQ / OE / POPE: greedy ` +
-      `answers, up to ${o.preset.eval.maxQuestions} questions each; und. mean = (MCQ + OE + POPE F1) / 3. ${spread}`,
+      `GenEval-style: ${preset.eval.genPrompts} prompts x 4 images, scene parser; MCQ / OE / POPE: greedy ` +
+      `answers, up to ${preset.eval.maxQuestions} questions each; und. mean = (MCQ + OE + POPE F1) / 3. ${spread}`,
     row_header: 'model',
     columns: SCORE_COLUMNS.map(([c]) => c),
     rows: rows.map(([label, sc, items]) => ({
@@ -328,46 +363,21 @@ export async function buildPipelineReport(o: {
     rows: rows.slice(1).map(([label, , items]) => ({ label, cells: deltaCells(baseItems, items) })),
   };
   markBest(main);
-  const world = join(first.dir, 'world');
-  const prompts = readWorldRows(join(world, 'eval', 'gen.jsonl'))
-    .slice(0, o.preset.gridPrompts)
+  return [main, delta];
+}
+
+/** The same held-out prompts drawn by the base, stage 1 and the generation branch of the first seed. */
+function firstSeedGrid(out: string, preset: PipelinePreset, first: PipelineRun): ReportInput['grids'] {
+  const prompts = readWorldRows(join(first.dir, 'world', 'eval', 'gen.jsonl'))
+    .slice(0, preset.gridPrompts)
     .map((r) => r.prompt);
-  const gridModels: [string, string][] = [
-    ['base', first.models.base],
-    ['stage1', first.models.stage1],
-    ['stage2-gen', first.models.gen],
-  ];
-  const report: ReportInput = {
-    meta: meta(`CoRL on ShapesWorld (${o.preset.name})`, o.preset.name, o.seconds, [
-      'Scores are fractions in [0, 1] on held-out scenes of the embedded ShapesWorld.',
-      'The CoRL row scores generation with the stage-2 generation branch and understanding with the merged MCQ + OE model.',
-      rewardsNote(o.preset),
-      recipeNote(o.preset),
-      ...(several
-        ? [`Curves, images and answers: seed ${first.seed} (${relative(out, first.dir) || '.'}).`]
-        : []),
-    ]),
-    tables: [main, delta],
-    curves: curves(
-      [
-        ['stage1', join(first.dir, 'stage1')],
-        ['stage2-gen', join(first.dir, 'stage2-gen')],
-        ['stage2-mcq', join(first.dir, 'stage2-mcq')],
-        ['stage2-oe', join(first.dir, 'stage2-oe')],
-      ],
-      o.preset,
-    ),
-    grids: imageGrid(out, gridModels, prompts),
-    answers: (Object.keys(first.evals) as (keyof PipelineModels)[]).flatMap((k) =>
-      answersOf(k, first.evals[k]),
-    ),
-    stages: runs.flatMap((r) =>
-      r.runner.timeline.map((t) => ({
-        name: several ? `seed ${r.seed}: ${t.name}` : t.name,
-        status: t.status,
-        seconds: t.seconds,
-      })),
-    ),
-  };
-  return writeReport(out, report).htmlPath;
+  return imageGrid(
+    out,
+    [
+      ['base', first.models.base],
+      ['stage1', first.models.stage1],
+      ['stage2-gen', first.models.gen],
+    ],
+    prompts,
+  );
 }
