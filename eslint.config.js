@@ -14,10 +14,11 @@ const LAYERS = {
   rewards: ['model', 'world', 'torch', 'util'],
   eval: ['rewards', 'model', 'world', 'torch', 'util'],
   rl: ['eval', 'rewards', 'model', 'world', 'torch', 'util'],
+  merge: ['model', 'torch', 'util'],
   pretrain: ['eval', 'model', 'world', 'torch', 'util'],
   report: ['util'],
   pipeline: ['report', 'rl', 'pretrain', 'eval', 'rewards', 'model', 'world', 'torch', 'util'],
-  cli: ['pipeline', 'report', 'rl', 'pretrain', 'eval', 'rewards', 'model', 'world', 'bench', 'torch', 'util'],
+  cli: ['pipeline', 'report', 'merge', 'rl', 'pretrain', 'eval', 'rewards', 'model', 'world', 'bench', 'torch', 'util'],
 };
 
 const layering = Object.entries(LAYERS).map(([folder, allowed]) => {

@@ -27,7 +27,7 @@ async function mergeAction(flags: MergeFlags): Promise<void> {
       ['--models', b],
     ],
   });
-  const { mergeCheckpoints } = await import('../rl/merge-models.js');
+  const { mergeCheckpoints } = await import('../merge/checkpoints.js');
   const r = mergeCheckpoints({
     method: flags.method,
     base: flags.base,

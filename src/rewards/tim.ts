@@ -2,7 +2,7 @@
  * `t2i_ti_sim`: the text-image matching (TIM) reward of CoRL, in the ULM's own feature space.
  *
  * For batch row b, with image-token hidden states {h_i} (imageMask) and text-token hidden states {h_t}
- * (textMask) taken from the policy's last hidden states over "image + caption" (src/model/score.ts
+ * (textMask) taken from the policy's last hidden states over "image + caption" (src/model/logprobs.ts
  * `understandingHidden`, which re-encodes the generated image through the understanding path):
  *   TIM_b = 0.5 * ( mean_i max_t cos(h_i, h_t) + mean_t max_i cos(h_t, h_i) )      in [-1, 1]
  *   reward_b = (TIM_b + 1) / 2                                                      in [0, 1]

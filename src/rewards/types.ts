@@ -62,7 +62,7 @@ export interface ImageSample {
 
 /**
  * The policy's last hidden states over understanding inputs "image tokens + caption tokens", with boolean
- * masks of the two spans (structurally = src/model/score.ts `UnderstandingHidden`). Row b belongs to
+ * masks of the two spans (structurally = src/model/logprobs.ts `UnderstandingHidden`). Row b belongs to
  * sample b. Positions outside both masks (padding, template tokens) are ignored.
  */
 export interface HiddenSpans {

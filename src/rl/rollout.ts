@@ -2,7 +2,7 @@
  * Rollouts: for each prompt, G images (CFG sampling with a KV cache) and G answers to the question about the
  * prompt's real image, plus what the image rewards need from the policy itself: a re-caption of each generated
  * image (the cycle reward's text side, ULM-R1 v2) and the last hidden states of "generated image + prompt"
- * (the TIM reward). Everything here runs without gradients; the update re-scores the same tokens (score.ts).
+ * (the TIM reward). Everything here runs without gradients; the update re-scores the same tokens (src/model/logprobs.ts).
  *
  * Tensors a rollout returns are owned by the caller's tidy scope.
  */

@@ -12,7 +12,7 @@ import type { Tensor } from '../../src/torch/index.js';
 import { generationBatch, leftPad, repeatRows, understandingBatch } from '../../src/model/inputs.js';
 import { generationPrompt, understandingPrompt } from '../../src/model/templates.js';
 import { NonFiniteLogitsError, sampleImages, sampleText } from '../../src/model/sample.js';
-import { scoreImage, scoreText } from '../../src/model/score.js';
+import { scoreImage, scoreText } from '../../src/model/logprobs.js';
 import { maxAbsDiff, microModel, randomImages, tinyTokenizer } from './helpers.js';
 
 torch.setNumThreads(1);

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
-import { understandingHidden } from '../../src/model/score.js';
+import { understandingHidden } from '../../src/model/logprobs.js';
 import { microModel, randomImages, tinyTokenizer } from './helpers.js';
 
 torch.setNumThreads(1);

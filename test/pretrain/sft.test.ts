@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { MultiModalityCausalLM } from '../../src/model/ulm.js';
 import { leftPad, rightPad, withImages, type UnderstandingBatch } from '../../src/model/inputs.js';
-import { scoreText } from '../../src/model/score.js';
+import { scoreText } from '../../src/model/logprobs.js';
 import { pretrainPreset } from '../../src/pretrain/presets.js';
 import { textTokenLosses, worldTokenizer } from '../../src/pretrain/sft.js';
 import { SftData, mcFact, popeThink, positionThink } from '../../src/pretrain/data.js';

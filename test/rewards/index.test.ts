@@ -9,7 +9,7 @@ import { CORL_REWARDS, createRewardRegistry } from '../../src/rewards/index.js';
 import { renderScene } from '../../src/world/render.js';
 import type { GenevalSpec } from '../../src/world/geneval.js';
 import type { HiddenSpans, RgbImage } from '../../src/rewards/types.js';
-import type { UnderstandingHidden } from '../../src/model/score.js';
+import type { UnderstandingHidden } from '../../src/model/logprobs.js';
 import type { RGBImage as ModelImage } from '../../src/model/preprocess.js';
 import type { RgbImage as WorldImage } from '../../src/world/image.js';
 import { close, closeAll, solid } from './helpers.js';

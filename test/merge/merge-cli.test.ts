@@ -15,7 +15,7 @@ import {
   presetConfig,
   saveULM,
 } from '../../src/model/index.js';
-import { mergeGaussian } from '../../src/rl/merge.js';
+import { mergeGaussian } from '../../src/merge/merge.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'bin', 'corl.js');
 const dir = mkdtempSync(join(tmpdir(), 'corl-merge-'));

@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as torch from '../../src/torch/index.js';
-import { mergeAverage, mergeGaussian, type StateDict } from '../../src/rl/merge.js';
-import { mergeCheckpoints } from '../../src/rl/merge-models.js';
+import { mergeAverage, mergeGaussian, type StateDict } from '../../src/merge/merge.js';
+import { mergeCheckpoints } from '../../src/merge/checkpoints.js';
 import {
   MultiModalityCausalLM,
   ULMTokenizer,
