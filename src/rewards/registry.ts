@@ -242,3 +242,8 @@ export function finiteMean(vs: readonly number[]): number {
     }
   return k === 0 ? NaN : s / k;
 }
+
+/** A config's `name -> weight` map as the registry's specs. */
+export function specsOf(weights: Readonly<Record<string, number>>): RewardSpec[] {
+  return Object.entries(weights).map(([name, weight]) => ({ name, weight }));
+}

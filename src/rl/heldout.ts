@@ -4,13 +4,14 @@
  * score of those images (scene parser), and understanding accuracy and format rate of greedy answers.
  */
 import * as torch from '../torch/index.js';
-import type { RewardRegistry, RewardSpec } from '../rewards/index.js';
+import { specsOf, type RewardRegistry } from '../rewards/index.js';
 import type { TrainConfig } from './config.js';
 import type { RLExample } from './data.js';
 import {
   recaption,
   rolloutAnswers,
   rolloutImages,
+  samplingConfig,
   timHidden,
   type Policy,
   type SamplingConfig,
@@ -36,24 +37,19 @@ export function evaluateHeldOut(
   cfg: TrainConfig,
 ): HeldOutScores {
   const gen = new torch.Generator(12345);
+  // the run's sampling, made greedy for answers and re-captions (images keep the run's CFG and temperature)
   const s: SamplingConfig = {
-    cfgWeight: cfg.cfg_weight,
-    temperature: cfg.temperature,
+    ...samplingConfig(cfg),
     textTemperature: 0,
     topK: 0,
     topP: 1,
-    maxCompletionLength: cfg.max_completion_length,
     recaptionTemperature: 0,
-    recaptionMaxTokens: cfg.recaption_max_tokens,
   };
   const genReward: number[] = [];
   const geneval: number[] = [];
   const acc: number[] = [];
   const fmt: number[] = [];
-  const imageSpecs: RewardSpec[] = Object.entries(cfg.rewards.image).map(([name, weight]) => ({
-    name,
-    weight,
-  }));
+  const imageSpecs = specsOf(cfg.rewards.image);
   for (let i = 0; i < examples.length; i += CHUNK) {
     const chunk = examples.slice(i, i + CHUNK);
     torch.tidy(() => {

@@ -6,6 +6,7 @@
  *
  * Tensors a rollout returns are owned by the caller's tidy scope.
  */
+import type { TrainConfig } from './config.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import {
@@ -192,4 +193,18 @@ export function timHidden(
       return understandingHidden(model, tok, px, captions);
     }),
   );
+}
+
+/** The sampling settings of a train config (the trainer's rollouts; the held-out evaluation makes them greedy). */
+export function samplingConfig(cfg: TrainConfig): SamplingConfig {
+  return {
+    cfgWeight: cfg.cfg_weight,
+    temperature: cfg.temperature,
+    textTemperature: cfg.text_temperature,
+    topK: cfg.top_k,
+    topP: cfg.top_p,
+    maxCompletionLength: cfg.max_completion_length,
+    recaptionTemperature: cfg.recaption_temperature,
+    recaptionMaxTokens: cfg.recaption_max_tokens,
+  };
 }

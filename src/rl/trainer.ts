@@ -29,7 +29,7 @@ import {
   loadLpips,
   rewardExtraMetrics,
   type RewardRegistry,
-  type RewardSpec,
+  specsOf,
 } from '../rewards/index.js';
 import { Rng, deriveSeed } from '../world/rng.js';
 import type { TrainConfig } from './config.js';
@@ -52,6 +52,7 @@ import {
   timHidden,
   type ImageRollout,
   type Policy,
+  samplingConfig,
   type SamplingConfig,
   type TextRollout,
 } from './rollout.js';
@@ -211,19 +212,6 @@ function buildRun(cfg: TrainConfig, loaded: ReturnType<typeof loadULM>, examples
   };
 }
 
-export function samplingConfig(cfg: TrainConfig): SamplingConfig {
-  return {
-    cfgWeight: cfg.cfg_weight,
-    temperature: cfg.temperature,
-    textTemperature: cfg.text_temperature,
-    topK: cfg.top_k,
-    topP: cfg.top_p,
-    maxCompletionLength: cfg.max_completion_length,
-    recaptionTemperature: cfg.recaption_temperature,
-    recaptionMaxTokens: cfg.recaption_max_tokens,
-  };
-}
-
 function disposeRun(run: Run): void {
   run.opt.dispose();
   run.policy.model.dispose();
@@ -290,9 +278,6 @@ interface StepRewards {
   metrics: Metrics;
 }
 
-const specs = (weights: Record<string, number>): RewardSpec[] =>
-  Object.entries(weights).map(([name, weight]) => ({ name, weight }));
-
 /** Scores every sample: image rewards need a re-caption and hidden states from the policy itself. */
 function scoreRollout(
   run: Run,
@@ -319,7 +304,7 @@ function scoreRollout(
       recaption: recaps[i],
       spec: examples[Math.floor(i / G)]!.spec,
     }));
-    const scored = run.rewards.score('image', specs(run.cfg.rewards.image), { samples, hidden });
+    const scored = run.rewards.score('image', specsOf(run.cfg.rewards.image), { samples, hidden });
     t2i = scored.total;
     Object.assign(
       metrics,
@@ -331,7 +316,7 @@ function scoreRollout(
       const e = examples[Math.floor(i / G)]!;
       return { completion, qa_solution: e.qaSolution, qa_type: e.qaType, qa_problem: e.qaProblem };
     });
-    const scored = run.rewards.score('text', specs(run.cfg.rewards.text), { samples });
+    const scored = run.rewards.score('text', specsOf(run.cfg.rewards.text), { samples });
     mm2t = scored.total;
     Object.assign(
       metrics,
