@@ -41,27 +41,22 @@ async function generateAction(f: GenerateFlags): Promise<void> {
   checkOutFile(f.out, { overwrite: f.overwrite, ownFile: isCorlPng });
   const torch = await import('../torch/index.js');
   const { loadULM } = await import('../model/checkpoint.js');
-  const { generationBatch } = await import('../model/inputs.js');
-  const { generationPrompt } = await import('../model/templates.js');
-  const { sampleImages } = await import('../model/sample.js');
-  const { toRGBImages } = await import('../model/preprocess.js');
+  const { drawImages } = await import('../model/draw.js');
   const { imageGrid, writePNG } = await import('../model/image-io.js');
   torch.applyDefaultThreads();
   const { model, tokenizer } = loadULM(f.model);
   const t0 = Date.now();
-  const images = torch.tidy(() => {
-    const prompt = generationBatch(tokenizer, [generationPrompt(f.prompt)]);
-    const s = sampleImages(model, prompt, {
+  try {
+    const images = drawImages(model, tokenizer, [f.prompt], {
       imagesPerPrompt: n,
       cfgWeight: cfg,
       temperature,
-      padId: tokenizer.special.pad,
       generator: new torch.Generator(seed),
     });
-    return toRGBImages(torch.noGrad(() => model.gen_vision_model.decode(s.codes)));
-  });
-  writePNG(f.out, imageGrid(images));
-  model.dispose();
+    writePNG(f.out, imageGrid(images));
+  } finally {
+    model.dispose();
+  }
   console.log(`wrote ${f.out}: ${n} image(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 

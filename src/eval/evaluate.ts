@@ -21,10 +21,11 @@
 import * as torch from '../torch/index.js';
 import type { MultiModalityCausalLM } from '../model/ulm.js';
 import type { ULMTokenizer } from '../model/tokenizer.js';
-import { expandImageTokens, generationBatch, leftPad, type UnderstandingBatch } from '../model/inputs.js';
-import { generationPrompt, understandingPrompt } from '../model/templates.js';
-import { sampleImages, sampleText } from '../model/sample.js';
-import { toRGBImages, vitPixels } from '../model/preprocess.js';
+import { expandImageTokens, leftPad, type UnderstandingBatch } from '../model/inputs.js';
+import { drawImages } from '../model/draw.js';
+import { understandingPrompt } from '../model/templates.js';
+import { sampleText } from '../model/sample.js';
+import { vitPixels } from '../model/preprocess.js';
 import { POPE_SPLITS, QuestionGenerator, type PopeSplit, type QuestionFamily } from '../world/questions.js';
 import { detectObjects } from '../world/detect.js';
 import {
@@ -279,20 +280,17 @@ function evaluateGeneration(
   const results: { tag: GenevalCategory; correct: boolean }[] = [];
   let objects = 0;
   for (const part of chunks(prompts, opts.genBatch ?? 16)) {
-    const images = torch.tidy(() => {
-      const batch = generationBatch(
-        tok,
-        part.map((r) => generationPrompt(r.prompt)),
-      );
-      const s = sampleImages(model, batch, {
+    const images = drawImages(
+      model,
+      tok,
+      part.map((r) => r.prompt),
+      {
         imagesPerPrompt: G,
         cfgWeight: opts.cfgWeight ?? 5,
         temperature: opts.temperature ?? 1,
-        padId: tok.special.pad,
         generator: gen,
-      });
-      return toRGBImages(model.gen_vision_model.decode(s.codes));
-    });
+      },
+    );
     const scored = scoreImages(
       part.flatMap((r) => Array.from({ length: G }, () => r)),
       images,

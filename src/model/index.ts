@@ -11,6 +11,7 @@ export * from './tokenizer.js';
 export * from './templates.js';
 export * from './inputs.js';
 export * from './sample.js';
+export * from './draw.js';
 export * from './logprobs.js';
 export * from './checkpoint.js';
 export * from './preprocess.js';

@@ -7,14 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import * as torch from '../torch/index.js';
-import {
-  generationBatch,
-  generationPrompt,
-  loadULM,
-  sampleImages,
-  toRGBImages,
-  writePNG,
-} from '../model/index.js';
+import { drawImages, loadULM, writePNG } from '../model/index.js';
 import { flattenEval, type EvalItems, type EvalResult } from '../eval/evaluate.js';
 import { evalIntervals, pairedDelta, type HeadlineKey } from '../eval/intervals.js';
 import { GENEVAL_CATEGORIES } from '../world/geneval.js';
@@ -132,21 +125,11 @@ export function imageGrid(out: string, models: [string, string][], prompts: stri
   const paths = models.map(([name, folder]) => {
     const { model, tokenizer } = loadULM(folder);
     try {
-      const images = torch.noGrad(() =>
-        torch.tidy(() => {
-          const batch = generationBatch(
-            tokenizer,
-            prompts.map((p) => generationPrompt(p)),
-          );
-          const { codes } = sampleImages(model, batch, {
-            cfgWeight: 5,
-            temperature: 1,
-            padId: tokenizer.special.pad,
-            generator: new torch.Generator(2024),
-          });
-          return toRGBImages(model.gen_vision_model.decode(codes));
-        }),
-      );
+      const images = drawImages(model, tokenizer, prompts, {
+        cfgWeight: 5,
+        temperature: 1,
+        generator: new torch.Generator(2024),
+      });
       return images.map((img, i) => {
         const file = join(dir, `${name}-${i}.png`);
         writePNG(file, img);

@@ -24,7 +24,7 @@
  * it is the reference row.
  */
 import * as torch from '../../torch/index.js';
-import { generationBatch, generationPrompt, sampleImages, toRGBImages } from '../../model/index.js';
+import { drawImages } from '../../model/index.js';
 import { recaption, timHidden, type Policy, type SamplingConfig } from '../rollout.js';
 import type { GenevalSpec } from '../../world/geneval.js';
 import type { RgbImage } from '../../world/image.js';
@@ -406,20 +406,17 @@ function modelSamples(policy: Policy, rows: readonly ValidityRow[], opts: Validi
   const per = Math.max(1, Math.floor((opts.chunk ?? 32) / K));
   for (let i = 0; i < rows.length; i += per) {
     const part = rows.slice(i, i + per);
-    const images = torch.tidy(() => {
-      const batch = generationBatch(
-        tok,
-        part.map((r) => generationPrompt(r.prompt)),
-      );
-      const s = sampleImages(model, batch, {
+    const images = drawImages(
+      model,
+      tok,
+      part.map((r) => r.prompt),
+      {
         imagesPerPrompt: K,
         cfgWeight: opts.cfgWeight ?? 5,
         temperature: opts.temperature ?? 1,
-        padId: tok.special.pad,
         generator: gen,
-      });
-      return toRGBImages(torch.noGrad(() => model.gen_vision_model.decode(s.codes)));
-    });
+      },
+    );
     images.forEach((image, k) => {
       const p = i + Math.floor(k / K);
       const correct = genevalCheck(rows[p]!.spec, image, opts.rewards?.detect);
