@@ -256,316 +256,364 @@ class Machine {
     const n = this.data.length;
     while (this.pos < n) {
       const op = this.u8();
-      switch (op) {
-        case 0x80: // PROTO
-          if (this.u8() > 5) this.bad('unknown pickle protocol');
-          break;
-        case 0x95: // FRAME
-          this.u64();
-          break;
-        case 0x2e: {
-          // STOP
-          const v = this.pop();
-          return v;
-        }
-        case 0x28: // MARK
-          this.stack.push(MARK);
-          break;
-        case 0x30: // POP
-          if (this.stack.pop() === undefined) this.bad('stack underflow');
-          break;
-        case 0x31: // POP_MARK
-          this.popMark();
-          break;
-        case 0x32: // DUP
-          this.push(this.top());
-          break;
-        case 0x4e: // NONE
-          this.push(null);
-          break;
-        case 0x88: // NEWTRUE
-          this.push(true);
-          break;
-        case 0x89: // NEWFALSE
-          this.push(false);
-          break;
-        case 0x49: {
-          // INT (protocol 0; "01"/"00" are True/False)
-          const s = this.line();
-          if (s === '01' || s === '00') this.push(s === '01');
-          else this.push(this.parseInt(s));
-          break;
-        }
-        case 0x4a: // BININT
-          this.push(this.i32());
-          break;
-        case 0x4b: // BININT1
-          this.push(this.u8());
-          break;
-        case 0x4d: // BININT2
-          this.push(this.u16());
-          break;
-        case 0x4c: // LONG (protocol 0: digits and an L)
-          this.push(this.parseInt(this.line().replace(/L$/, '')));
-          break;
-        case 0x8a: // LONG1
-          this.push(this.long(this.u8()));
-          break;
-        case 0x8b: {
-          // LONG4
-          const len = this.i32();
-          if (len < 0) this.bad('negative LONG4 length');
-          this.push(this.long(len));
-          break;
-        }
-        case 0x46: {
-          // FLOAT (text)
-          const f = Number(this.line());
-          if (Number.isNaN(f)) this.bad('bad FLOAT');
-          this.push(f);
-          break;
-        }
-        case 0x47: // BINFLOAT (big-endian)
-          this.push(this.view.getFloat64(this.need(8), false));
-          break;
-        case 0x53: {
-          // STRING: a quoted Python 2 str literal
-          const s = this.line();
-          const m = /^(['"])(.*)\1$/.exec(s);
-          if (!m) this.bad('bad STRING');
-          this.push(m[2]!);
-          break;
-        }
-        case 0x54: // BINSTRING
-          this.push(Buffer.from(this.bytes(this.lengthI32())).toString('latin1'));
-          break;
-        case 0x55: // SHORT_BINSTRING
-          this.push(Buffer.from(this.bytes(this.u8())).toString('latin1'));
-          break;
-        case 0x42: // BINBYTES
-          this.push(new PyBytes(this.bytes(this.u32())));
-          break;
-        case 0x43: // SHORT_BINBYTES
-          this.push(new PyBytes(this.bytes(this.u8())));
-          break;
-        case 0x8e: // BINBYTES8
-        case 0x96: // BYTEARRAY8
-          this.push(new PyBytes(this.bytes(this.u64())));
-          break;
-        case 0x56: // UNICODE (raw-unicode-escape)
-          this.push(
-            this.line().replace(/\\u([0-9a-fA-F]{4})/g, (_, h: string) =>
-              String.fromCharCode(parseInt(h, 16)),
-            ),
-          );
-          break;
-        case 0x58: // BINUNICODE
-          this.push(this.utf8(this.u32()));
-          break;
-        case 0x8c: // SHORT_BINUNICODE
-          this.push(this.utf8(this.u8()));
-          break;
-        case 0x8d: // BINUNICODE8
-          this.push(this.utf8(this.u64()));
-          break;
-        case 0x29: // EMPTY_TUPLE
-          this.push(new PyTuple([]));
-          break;
-        case 0x74: // TUPLE
-          this.push(new PyTuple(this.popMark()));
-          break;
-        case 0x85: // TUPLE1
-          this.push(new PyTuple([this.pop()]));
-          break;
-        case 0x86: {
-          // TUPLE2
-          const b = this.pop();
-          const a = this.pop();
-          this.push(new PyTuple([a, b]));
-          break;
-        }
-        case 0x87: {
-          // TUPLE3
-          const c = this.pop();
-          const b = this.pop();
-          const a = this.pop();
-          this.push(new PyTuple([a, b, c]));
-          break;
-        }
-        case 0x5d: // EMPTY_LIST
-          this.push(new PyList());
-          break;
-        case 0x6c: // LIST
-          this.push(new PyList(this.popMark()));
-          break;
-        case 0x61: {
-          // APPEND
-          const v = this.pop();
-          const l = this.top();
-          if (!(l instanceof PyList)) this.bad(`APPEND to ${describe(l)}`);
-          l.items.push(v);
-          break;
-        }
-        case 0x65: {
-          // APPENDS
-          const items = this.popMark();
-          const l = this.top();
-          if (!(l instanceof PyList)) this.bad(`APPENDS to ${describe(l)}`);
-          for (const v of items) l.items.push(v);
-          break;
-        }
-        case 0x7d: // EMPTY_DICT
-          this.push(new PyDict());
-          break;
-        case 0x64: {
-          // DICT
-          const items = this.popMark();
-          if (items.length % 2 !== 0) this.bad('DICT with an odd number of items');
-          const d = new PyDict();
-          for (let i = 0; i < items.length; i += 2) this.setItem(d, items[i]!, items[i + 1]!);
-          this.push(d);
-          break;
-        }
-        case 0x73: {
-          // SETITEM
-          const v = this.pop();
-          const k = this.pop();
-          this.setItem(this.top(), k, v);
-          break;
-        }
-        case 0x75: {
-          // SETITEMS
-          const items = this.popMark();
-          if (items.length % 2 !== 0) this.bad('SETITEMS with an odd number of items');
-          const d = this.top();
-          for (let i = 0; i < items.length; i += 2) this.setItem(d, items[i]!, items[i + 1]!);
-          break;
-        }
-        case 0x8f: // EMPTY_SET
-          this.push(new PySet());
-          break;
-        case 0x90: {
-          // ADDITEMS
-          const items = this.popMark();
-          const s = this.top();
-          if (!(s instanceof PySet)) this.bad(`ADDITEMS to ${describe(s)}`);
-          s.items.push(...items);
-          break;
-        }
-        case 0x91: // FROZENSET
-          this.push(new PySet(this.popMark()));
-          break;
-        case 0x67: // GET
-          this.push(this.memoGet(this.parseIndex(this.line())));
-          break;
-        case 0x68: // BINGET
-          this.push(this.memoGet(this.u8()));
-          break;
-        case 0x6a: // LONG_BINGET
-          this.push(this.memoGet(this.u32()));
-          break;
-        case 0x70: // PUT
-          this.memo.set(this.parseIndex(this.line()), this.top());
-          break;
-        case 0x71: // BINPUT
-          this.memo.set(this.u8(), this.top());
-          break;
-        case 0x72: // LONG_BINPUT
-          this.memo.set(this.u32(), this.top());
-          break;
-        case 0x94: // MEMOIZE
-          this.memo.set(this.memo.size, this.top());
-          break;
-        case 0x63: {
-          // GLOBAL "module\nname\n"
-          const module = this.line();
-          const name = this.line();
-          this.push(this.global(module, name));
-          break;
-        }
-        case 0x93: {
-          // STACK_GLOBAL
-          const name = this.pop();
-          const module = this.pop();
-          if (typeof module !== 'string' || typeof name !== 'string') this.bad('STACK_GLOBAL of non-strings');
-          this.push(this.global(module, name));
-          break;
-        }
-        case 0x52: {
-          // REDUCE: callable(*args)
-          const args = this.pop();
-          const fn = this.pop();
-          if (!(args instanceof PyTuple)) this.bad(`REDUCE with ${describe(args)} as arguments`);
-          this.push(this.call(fn, args.items));
-          break;
-        }
-        case 0x81: {
-          // NEWOBJ: cls.__new__(cls, *args)
-          const args = this.pop();
-          const cls = this.pop();
-          if (!(args instanceof PyTuple)) this.bad(`NEWOBJ with ${describe(args)} as arguments`);
-          this.push(this.call(cls, args.items));
-          break;
-        }
-        case 0x92: {
-          // NEWOBJ_EX
-          const kwargs = this.pop();
-          const args = this.pop();
-          const cls = this.pop();
-          if (!(args instanceof PyTuple) || !(kwargs instanceof PyDict) || kwargs.map.size > 0)
-            this.bad('NEWOBJ_EX with keyword arguments');
-          this.push(this.call(cls, args.items));
-          break;
-        }
-        case 0x69: {
-          // INST "module\nname\n" with the arguments above the mark
-          const module = this.line();
-          const name = this.line();
-          const args = this.popMark();
-          this.push(this.call(this.global(module, name), args));
-          break;
-        }
-        case 0x6f: {
-          // OBJ: the class and its arguments above the mark
-          const items = this.popMark();
-          if (items.length === 0) this.bad('OBJ without a class');
-          this.push(this.call(items[0]!, items.slice(1)));
-          break;
-        }
-        case 0x62: {
-          // BUILD: obj.__setstate__(state)
-          const state = this.pop();
-          const obj = this.top();
-          if (obj instanceof PyDict) obj.state = state;
-          else
-            this.fail(
-              `refusing to load: the pickle sets the state of ${describe(obj)}, which a state dict never does`,
-            );
-          break;
-        }
-        case 0x50: // PERSID
-          this.push(this.persistent(this.line()));
-          break;
-        case 0x51: // BINPERSID
-          this.push(this.persistent(this.pop()));
-          break;
-        case 0x82:
-        case 0x83:
-        case 0x84:
-          this.fail(
-            'refusing to load: the pickle uses the extension registry (EXT opcodes), which a state dict never does',
-          );
-          break;
-        case 0x97:
-        case 0x98:
-          this.fail('refusing to load: the pickle uses out-of-band buffers, which a state dict never does');
-          break;
-        default:
-          this.pos--;
-          this.bad(`unknown opcode 0x${op.toString(16).padStart(2, '0')}`);
-      }
+      if (op === 0x2e) return this.pop(); // STOP
+      if (
+        this.opStack(op) ||
+        this.opScalar(op) ||
+        this.opText(op) ||
+        this.opContainer(op) ||
+        this.opMemo(op) ||
+        this.opCall(op)
+      )
+        continue;
+      this.pos--;
+      this.bad(`unknown opcode 0x${op.toString(16).padStart(2, '0')}`);
     }
     this.bad('no STOP opcode');
+  }
+
+  /** Protocol, framing and the stack: PROTO, FRAME, MARK, POP, POP_MARK, DUP. */
+  private opStack(op: number): boolean {
+    switch (op) {
+      case 0x80: // PROTO
+        if (this.u8() > 5) this.bad('unknown pickle protocol');
+        return true;
+      case 0x95: // FRAME
+        this.u64();
+        return true;
+      case 0x28: // MARK
+        this.stack.push(MARK);
+        return true;
+      case 0x30: // POP
+        if (this.stack.pop() === undefined) this.bad('stack underflow');
+        return true;
+      case 0x31: // POP_MARK
+        this.popMark();
+        return true;
+      case 0x32: // DUP
+        this.push(this.top());
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** None, booleans, integers and floats. */
+  private opScalar(op: number): boolean {
+    switch (op) {
+      case 0x4e: // NONE
+        this.push(null);
+        return true;
+      case 0x88: // NEWTRUE
+        this.push(true);
+        return true;
+      case 0x89: // NEWFALSE
+        this.push(false);
+        return true;
+      case 0x49: {
+        // INT (protocol 0; "01"/"00" are True/False)
+        const s = this.line();
+        if (s === '01' || s === '00') this.push(s === '01');
+        else this.push(this.parseInt(s));
+        return true;
+      }
+      case 0x4a: // BININT
+        this.push(this.i32());
+        return true;
+      case 0x4b: // BININT1
+        this.push(this.u8());
+        return true;
+      case 0x4d: // BININT2
+        this.push(this.u16());
+        return true;
+      case 0x4c: // LONG (protocol 0: digits and an L)
+        this.push(this.parseInt(this.line().replace(/L$/, '')));
+        return true;
+      case 0x8a: // LONG1
+        this.push(this.long(this.u8()));
+        return true;
+      case 0x8b: {
+        // LONG4
+        const len = this.i32();
+        if (len < 0) this.bad('negative LONG4 length');
+        this.push(this.long(len));
+        return true;
+      }
+      case 0x46: {
+        // FLOAT (text)
+        const f = Number(this.line());
+        if (Number.isNaN(f)) this.bad('bad FLOAT');
+        this.push(f);
+        return true;
+      }
+      case 0x47: // BINFLOAT (big-endian)
+        this.push(this.view.getFloat64(this.need(8), false));
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Strings and bytes, every encoding. */
+  private opText(op: number): boolean {
+    switch (op) {
+      case 0x53: {
+        // STRING: a quoted Python 2 str literal
+        const s = this.line();
+        const m = /^(['"])(.*)\1$/.exec(s);
+        if (!m) this.bad('bad STRING');
+        this.push(m[2]!);
+        return true;
+      }
+      case 0x54: // BINSTRING
+        this.push(Buffer.from(this.bytes(this.lengthI32())).toString('latin1'));
+        return true;
+      case 0x55: // SHORT_BINSTRING
+        this.push(Buffer.from(this.bytes(this.u8())).toString('latin1'));
+        return true;
+      case 0x42: // BINBYTES
+        this.push(new PyBytes(this.bytes(this.u32())));
+        return true;
+      case 0x43: // SHORT_BINBYTES
+        this.push(new PyBytes(this.bytes(this.u8())));
+        return true;
+      case 0x8e: // BINBYTES8
+      case 0x96: // BYTEARRAY8
+        this.push(new PyBytes(this.bytes(this.u64())));
+        return true;
+      case 0x56: // UNICODE (raw-unicode-escape)
+        this.push(
+          this.line().replace(/\\u([0-9a-fA-F]{4})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+        );
+        return true;
+      case 0x58: // BINUNICODE
+        this.push(this.utf8(this.u32()));
+        return true;
+      case 0x8c: // SHORT_BINUNICODE
+        this.push(this.utf8(this.u8()));
+        return true;
+      case 0x8d: // BINUNICODE8
+        this.push(this.utf8(this.u64()));
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Tuples, lists, dicts and sets. */
+  private opContainer(op: number): boolean {
+    switch (op) {
+      case 0x29: // EMPTY_TUPLE
+        this.push(new PyTuple([]));
+        return true;
+      case 0x74: // TUPLE
+        this.push(new PyTuple(this.popMark()));
+        return true;
+      case 0x85: // TUPLE1
+        this.push(new PyTuple([this.pop()]));
+        return true;
+      case 0x86: {
+        // TUPLE2
+        const b = this.pop();
+        const a = this.pop();
+        this.push(new PyTuple([a, b]));
+        return true;
+      }
+      case 0x87: {
+        // TUPLE3
+        const c = this.pop();
+        const b = this.pop();
+        const a = this.pop();
+        this.push(new PyTuple([a, b, c]));
+        return true;
+      }
+      case 0x5d: // EMPTY_LIST
+        this.push(new PyList());
+        return true;
+      case 0x6c: // LIST
+        this.push(new PyList(this.popMark()));
+        return true;
+      case 0x61: {
+        // APPEND
+        const v = this.pop();
+        const l = this.top();
+        if (!(l instanceof PyList)) this.bad(`APPEND to ${describe(l)}`);
+        l.items.push(v);
+        return true;
+      }
+      case 0x65: {
+        // APPENDS
+        const items = this.popMark();
+        const l = this.top();
+        if (!(l instanceof PyList)) this.bad(`APPENDS to ${describe(l)}`);
+        for (const v of items) l.items.push(v);
+        return true;
+      }
+      case 0x7d: // EMPTY_DICT
+        this.push(new PyDict());
+        return true;
+      case 0x64: {
+        // DICT
+        const items = this.popMark();
+        if (items.length % 2 !== 0) this.bad('DICT with an odd number of items');
+        const d = new PyDict();
+        for (let i = 0; i < items.length; i += 2) this.setItem(d, items[i]!, items[i + 1]!);
+        this.push(d);
+        return true;
+      }
+      case 0x73: {
+        // SETITEM
+        const v = this.pop();
+        const k = this.pop();
+        this.setItem(this.top(), k, v);
+        return true;
+      }
+      case 0x75: {
+        // SETITEMS
+        const items = this.popMark();
+        if (items.length % 2 !== 0) this.bad('SETITEMS with an odd number of items');
+        const d = this.top();
+        for (let i = 0; i < items.length; i += 2) this.setItem(d, items[i]!, items[i + 1]!);
+        return true;
+      }
+      case 0x8f: // EMPTY_SET
+        this.push(new PySet());
+        return true;
+      case 0x90: {
+        // ADDITEMS
+        const items = this.popMark();
+        const s = this.top();
+        if (!(s instanceof PySet)) this.bad(`ADDITEMS to ${describe(s)}`);
+        s.items.push(...items);
+        return true;
+      }
+      case 0x91: // FROZENSET
+        this.push(new PySet(this.popMark()));
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** The memo: GET and PUT in all their sizes, MEMOIZE. */
+  private opMemo(op: number): boolean {
+    switch (op) {
+      case 0x67: // GET
+        this.push(this.memoGet(this.parseIndex(this.line())));
+        return true;
+      case 0x68: // BINGET
+        this.push(this.memoGet(this.u8()));
+        return true;
+      case 0x6a: // LONG_BINGET
+        this.push(this.memoGet(this.u32()));
+        return true;
+      case 0x70: // PUT
+        this.memo.set(this.parseIndex(this.line()), this.top());
+        return true;
+      case 0x71: // BINPUT
+        this.memo.set(this.u8(), this.top());
+        return true;
+      case 0x72: // LONG_BINPUT
+        this.memo.set(this.u32(), this.top());
+        return true;
+      case 0x94: // MEMOIZE
+        this.memo.set(this.memo.size, this.top());
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Globals and calls, all through the allow-list (global, call); extension and out-of-band opcodes are refused. */
+  private opCall(op: number): boolean {
+    switch (op) {
+      case 0x63: {
+        // GLOBAL "module\nname\n"
+        const module = this.line();
+        const name = this.line();
+        this.push(this.global(module, name));
+        return true;
+      }
+      case 0x93: {
+        // STACK_GLOBAL
+        const name = this.pop();
+        const module = this.pop();
+        if (typeof module !== 'string' || typeof name !== 'string') this.bad('STACK_GLOBAL of non-strings');
+        this.push(this.global(module, name));
+        return true;
+      }
+      case 0x52: {
+        // REDUCE: callable(*args)
+        const args = this.pop();
+        const fn = this.pop();
+        if (!(args instanceof PyTuple)) this.bad(`REDUCE with ${describe(args)} as arguments`);
+        this.push(this.call(fn, args.items));
+        return true;
+      }
+      case 0x81: {
+        // NEWOBJ: cls.__new__(cls, *args)
+        const args = this.pop();
+        const cls = this.pop();
+        if (!(args instanceof PyTuple)) this.bad(`NEWOBJ with ${describe(args)} as arguments`);
+        this.push(this.call(cls, args.items));
+        return true;
+      }
+      case 0x92: {
+        // NEWOBJ_EX
+        const kwargs = this.pop();
+        const args = this.pop();
+        const cls = this.pop();
+        if (!(args instanceof PyTuple) || !(kwargs instanceof PyDict) || kwargs.map.size > 0)
+          this.bad('NEWOBJ_EX with keyword arguments');
+        this.push(this.call(cls, args.items));
+        return true;
+      }
+      case 0x69: {
+        // INST "module\nname\n" with the arguments above the mark
+        const module = this.line();
+        const name = this.line();
+        const args = this.popMark();
+        this.push(this.call(this.global(module, name), args));
+        return true;
+      }
+      case 0x6f: {
+        // OBJ: the class and its arguments above the mark
+        const items = this.popMark();
+        if (items.length === 0) this.bad('OBJ without a class');
+        this.push(this.call(items[0]!, items.slice(1)));
+        return true;
+      }
+      case 0x62: {
+        // BUILD: obj.__setstate__(state)
+        const state = this.pop();
+        const obj = this.top();
+        if (obj instanceof PyDict) obj.state = state;
+        else
+          this.fail(
+            `refusing to load: the pickle sets the state of ${describe(obj)}, which a state dict never does`,
+          );
+        return true;
+      }
+      case 0x50: // PERSID
+        this.push(this.persistent(this.line()));
+        return true;
+      case 0x51: // BINPERSID
+        this.push(this.persistent(this.pop()));
+        return true;
+      case 0x82:
+      case 0x83:
+      case 0x84:
+        this.fail(
+          'refusing to load: the pickle uses the extension registry (EXT opcodes), which a state dict never does',
+        );
+        return true;
+      case 0x97:
+      case 0x98:
+        this.fail('refusing to load: the pickle uses out-of-band buffers, which a state dict never does');
+        return true;
+      default:
+        return false;
+    }
   }
 
   private lengthI32(): number {
