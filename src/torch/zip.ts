@@ -102,9 +102,41 @@ export class ZipReader {
     return b;
   }
 
+  /**
+   * The archive's table of contents: the end records (ZIP64 when a field is saturated), every central
+   * directory entry, then each entry's local header, and that no two entries overlap.
+   */
   private readDirectory(): void {
+    const { count, cdSize, cdOffset, cdEnd } = this.endRecords();
+    if (count > MAX_ZIP_ENTRIES) this.fail(`${count} entries is more than a checkpoint holds`);
+    if (cdSize > MAX_CENTRAL_DIR || cdOffset + cdSize > cdEnd)
+      this.fail(`central directory [${cdOffset}, +${cdSize}) does not fit before the end records`);
+    const cd = this.bytes(cdOffset, cdSize);
+    let p = 0;
+    const list: ZipEntry[] = [];
+    for (let i = 0; i < count; i++) {
+      const { entry, end } = this.centralEntry(cd, p, i);
+      if (this.entries.has(entry.name))
+        this.fail(`entry ${JSON.stringify(entry.name.slice(0, 200))} appears twice`);
+      list.push(entry);
+      this.entries.set(entry.name, entry);
+      p = end;
+    }
+    for (const e of list) this.localHeader(e, cdOffset);
+    const sorted = [...list].sort((a, b) => a.headerOffset - b.headerOffset);
+    for (let i = 1; i < sorted.length; i++) {
+      const a = sorted[i - 1]!;
+      const b = sorted[i]!;
+      if (b.headerOffset < a.dataOffset + a.compressedSize)
+        this.fail(
+          `entries ${JSON.stringify(a.name)} and ${JSON.stringify(b.name)} overlap (a zip bomb or a damaged archive)`,
+        );
+    }
+  }
+
+  /** The end-of-central-directory record (22 bytes plus a comment of at most 64 KiB, at the very end), ZIP64's if needed. */
+  private endRecords(): { count: number; cdSize: number; cdOffset: number; cdEnd: number } {
     if (this.size < 22) this.fail(`not a ZIP archive (${this.size} bytes)`);
-    // the end-of-central-directory record: 22 bytes plus a comment of at most 64 KiB, at the very end
     const tailLen = Math.min(this.size, 22 + MAX_COMMENT);
     const tail = this.bytes(this.size - tailLen, tailLen);
     let at = -1;
@@ -134,85 +166,70 @@ export class ZipReader {
       cdOffset = this.u64(rec, 48, 'central directory offset');
       cdEnd = z64;
     }
-    if (count > MAX_ZIP_ENTRIES) this.fail(`${count} entries is more than a checkpoint holds`);
-    if (cdSize > MAX_CENTRAL_DIR || cdOffset + cdSize > cdEnd)
-      this.fail(`central directory [${cdOffset}, +${cdSize}) does not fit before the end records`);
-    const cd = this.bytes(cdOffset, cdSize);
-    let p = 0;
-    const list: ZipEntry[] = [];
-    for (let i = 0; i < count; i++) {
-      if (p + 46 > cd.length || cd.readUInt32LE(p) !== SIG_CENTRAL)
-        this.fail(`central directory entry ${i} is damaged`);
-      const flags = cd.readUInt16LE(p + 8);
-      const method = cd.readUInt16LE(p + 10);
-      const crc32 = cd.readUInt32LE(p + 16);
-      let compressedSize = cd.readUInt32LE(p + 20);
-      let size = cd.readUInt32LE(p + 24);
-      const nameLen = cd.readUInt16LE(p + 28);
-      const extraLen = cd.readUInt16LE(p + 30);
-      const commentLen = cd.readUInt16LE(p + 32);
-      let headerOffset = cd.readUInt32LE(p + 42);
-      const end = p + 46 + nameLen + extraLen + commentLen;
-      if (end > cd.length) this.fail(`central directory entry ${i} runs past the directory`);
-      const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
-      const what = `entry ${JSON.stringify(name.slice(0, 200))}`;
-      if (flags & 1) this.fail(`${what} is encrypted`);
-      // ZIP64 extra field: the 64-bit values of the fields saturated above, in this order
-      let q = p + 46 + nameLen;
-      const extraEnd = q + extraLen;
-      while (q + 4 <= extraEnd) {
-        const id = cd.readUInt16LE(q);
-        const len = cd.readUInt16LE(q + 2);
-        if (q + 4 + len > extraEnd) this.fail(`${what}: extra field runs past its header`);
-        if (id === 0x0001) {
-          let r = q + 4;
-          const take = (field: string): number => {
-            if (r + 8 > q + 4 + len) this.fail(`${what}: ZIP64 field lacks the ${field}`);
-            const v = this.u64(cd, r, `${what} ${field}`);
-            r += 8;
-            return v;
-          };
-          if (size === 0xffffffff) size = take('size');
-          if (compressedSize === 0xffffffff) compressedSize = take('compressed size');
-          if (headerOffset === 0xffffffff) headerOffset = take('header offset');
-        }
-        q += 4 + len;
+    return { count, cdSize, cdOffset, cdEnd };
+  }
+
+  /** Central directory entry `i` at `p` (its ZIP64 extra field read), and where the next one starts. */
+  private centralEntry(cd: Buffer, p: number, i: number): { entry: ZipEntry; end: number } {
+    if (p + 46 > cd.length || cd.readUInt32LE(p) !== SIG_CENTRAL)
+      this.fail(`central directory entry ${i} is damaged`);
+    const flags = cd.readUInt16LE(p + 8);
+    const method = cd.readUInt16LE(p + 10);
+    const crc32 = cd.readUInt32LE(p + 16);
+    let compressedSize = cd.readUInt32LE(p + 20);
+    let size = cd.readUInt32LE(p + 24);
+    const nameLen = cd.readUInt16LE(p + 28);
+    const extraLen = cd.readUInt16LE(p + 30);
+    const commentLen = cd.readUInt16LE(p + 32);
+    let headerOffset = cd.readUInt32LE(p + 42);
+    const end = p + 46 + nameLen + extraLen + commentLen;
+    if (end > cd.length) this.fail(`central directory entry ${i} runs past the directory`);
+    const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
+    const what = `entry ${JSON.stringify(name.slice(0, 200))}`;
+    if (flags & 1) this.fail(`${what} is encrypted`);
+    // ZIP64 extra field: the 64-bit values of the fields saturated above, in this order
+    let q = p + 46 + nameLen;
+    const extraEnd = q + extraLen;
+    while (q + 4 <= extraEnd) {
+      const id = cd.readUInt16LE(q);
+      const len = cd.readUInt16LE(q + 2);
+      if (q + 4 + len > extraEnd) this.fail(`${what}: extra field runs past its header`);
+      if (id === 0x0001) {
+        let r = q + 4;
+        const take = (field: string): number => {
+          if (r + 8 > q + 4 + len) this.fail(`${what}: ZIP64 field lacks the ${field}`);
+          const v = this.u64(cd, r, `${what} ${field}`);
+          r += 8;
+          return v;
+        };
+        if (size === 0xffffffff) size = take('size');
+        if (compressedSize === 0xffffffff) compressedSize = take('compressed size');
+        if (headerOffset === 0xffffffff) headerOffset = take('header offset');
       }
-      if (method !== 0 && method !== 8)
-        this.fail(`${what} uses compression method ${method} (only stored and deflate)`);
-      if (method === 0 && size !== compressedSize)
-        this.fail(`${what} is stored but its sizes differ (${compressedSize} vs ${size})`);
-      if (this.entries.has(name)) this.fail(`${what} appears twice`);
-      const entry: ZipEntry = { name, method, crc32, compressedSize, size, headerOffset, dataOffset: 0 };
-      list.push(entry);
-      this.entries.set(name, entry);
-      p = end;
+      q += 4 + len;
     }
-    // local headers: where the data starts, and that every entry lies before the directory, alone
-    for (const e of list) {
-      const what = `entry ${JSON.stringify(e.name.slice(0, 200))}`;
-      if (e.headerOffset + 30 > cdOffset)
-        this.fail(`${what}: its header offset ${e.headerOffset} is past the data`);
-      const h = this.bytes(e.headerOffset, 30);
-      if (h.readUInt32LE(0) !== SIG_LOCAL) this.fail(`${what}: no local header at ${e.headerOffset}`);
-      if (h.readUInt16LE(8) !== e.method)
-        this.fail(`${what}: local and central headers disagree on the method`);
-      const nameLen = h.readUInt16LE(26);
-      if (this.bytes(e.headerOffset + 30, nameLen).toString('utf8') !== e.name)
-        this.fail(`${what}: local and central headers disagree on the name`);
-      e.dataOffset = e.headerOffset + 30 + nameLen + h.readUInt16LE(28);
-      if (e.dataOffset + e.compressedSize > cdOffset)
-        this.fail(`${what}: its data [${e.dataOffset}, +${e.compressedSize}) runs past the end of the data`);
-    }
-    const sorted = [...list].sort((a, b) => a.headerOffset - b.headerOffset);
-    for (let i = 1; i < sorted.length; i++) {
-      const a = sorted[i - 1]!;
-      const b = sorted[i]!;
-      if (b.headerOffset < a.dataOffset + a.compressedSize)
-        this.fail(
-          `entries ${JSON.stringify(a.name)} and ${JSON.stringify(b.name)} overlap (a zip bomb or a damaged archive)`,
-        );
-    }
+    if (method !== 0 && method !== 8)
+      this.fail(`${what} uses compression method ${method} (only stored and deflate)`);
+    if (method === 0 && size !== compressedSize)
+      this.fail(`${what} is stored but its sizes differ (${compressedSize} vs ${size})`);
+    return { entry: { name, method, crc32, compressedSize, size, headerOffset, dataOffset: 0 }, end };
+  }
+
+  /** An entry's local header: where its data starts, and that it lies before the directory. */
+  private localHeader(e: ZipEntry, cdOffset: number): void {
+    const what = `entry ${JSON.stringify(e.name.slice(0, 200))}`;
+    if (e.headerOffset + 30 > cdOffset)
+      this.fail(`${what}: its header offset ${e.headerOffset} is past the data`);
+    const h = this.bytes(e.headerOffset, 30);
+    if (h.readUInt32LE(0) !== SIG_LOCAL) this.fail(`${what}: no local header at ${e.headerOffset}`);
+    if (h.readUInt16LE(8) !== e.method)
+      this.fail(`${what}: local and central headers disagree on the method`);
+    const nameLen = h.readUInt16LE(26);
+    if (this.bytes(e.headerOffset + 30, nameLen).toString('utf8') !== e.name)
+      this.fail(`${what}: local and central headers disagree on the name`);
+    e.dataOffset = e.headerOffset + 30 + nameLen + h.readUInt16LE(28);
+    if (e.dataOffset + e.compressedSize > cdOffset)
+      this.fail(`${what}: its data [${e.dataOffset}, +${e.compressedSize}) runs past the end of the data`);
   }
 
   private u64(b: Buffer, at: number, what: string): number {
