@@ -11,7 +11,9 @@ import { parseFloatOption, parseIntOption, parseSeedOption, parseTextOption } fr
 
 interface GenerateFlags {
   model: string;
-  prompt: string;
+  prompt?: string;
+  promptsFile?: string;
+  each?: boolean;
   n: number;
   out: string;
   cfg: number;
@@ -37,8 +39,11 @@ function requireDir(dir: string): void {
 /** `corl generate`: checks every input and the output before loading the model. */
 async function generateAction(f: GenerateFlags): Promise<void> {
   const { n, cfg, temperature, seed } = f;
+  const prompts = generatePrompts(f);
   requireDir(f.model);
-  checkOutFile(f.out, { overwrite: f.overwrite, ownFile: isCorlPng });
+  const stem = f.out.replace(/\.png$/i, '');
+  const outs = f.each ? Array.from({ length: prompts.length * n }, (_, k) => `${stem}-${k}.png`) : [f.out];
+  for (const out of outs) checkOutFile(out, { overwrite: f.overwrite, ownFile: isCorlPng });
   const torch = await import('../torch/index.js');
   const { loadULM } = await import('../model/checkpoint.js');
   const { drawImages } = await import('../model/draw.js');
@@ -47,17 +52,38 @@ async function generateAction(f: GenerateFlags): Promise<void> {
   const { model, tokenizer } = loadULM(f.model);
   const t0 = Date.now();
   try {
-    const images = drawImages(model, tokenizer, [f.prompt], {
+    const images = drawImages(model, tokenizer, prompts, {
       imagesPerPrompt: n,
       cfgWeight: cfg,
       temperature,
       generator: new torch.Generator(seed),
     });
-    writePNG(f.out, imageGrid(images));
+    if (f.each) images.forEach((img, k) => writePNG(outs[k]!, img));
+    else writePNG(f.out, imageGrid(images, prompts.length > 1 ? n : undefined));
   } finally {
     model.dispose();
   }
-  console.log(`wrote ${f.out}: ${n} image(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const where = f.each ? `${outs.length} files ${stem}-*.png` : f.out;
+  console.log(`wrote ${where}: ${prompts.length * n} image(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/** --prompt, or the non-empty lines of --prompts-file: exactly one of them. */
+function generatePrompts(f: GenerateFlags): string[] {
+  if ((f.prompt === undefined) === (f.promptsFile === undefined))
+    throw new UserError('give either --prompt or --prompts-file');
+  if (f.prompt !== undefined) return [f.prompt];
+  let text: string;
+  try {
+    text = fs.readFileSync(f.promptsFile!, 'utf8');
+  } catch (e) {
+    throw new UserError(
+      `cannot read --prompts-file ${f.promptsFile}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+    );
+  }
+  const prompts = text.split('\n').filter((l) => l.trim() !== '');
+  if (prompts.length === 0 || prompts.length > 256)
+    throw new UserError(`--prompts-file ${f.promptsFile}: ${prompts.length} prompts (1 to 256 lines)`);
+  return prompts;
 }
 
 /** `corl ask`. */
@@ -99,9 +125,14 @@ export function registerModelCommands(program: Command): void {
     .command('generate')
     .description('draw images for a prompt with a ULM checkpoint (CFG sampling) and save them as a PNG grid')
     .requiredOption('--model <dir>', 'checkpoint folder')
-    .requiredOption('--prompt <text>', 'what to draw', parseTextOption)
-    .option('--n <count>', 'images (1-64)', parseIntOption(1, 64), 4)
+    .option('--prompt <text>', 'what to draw', parseTextOption)
+    .option('--prompts-file <file>', 'or one prompt per line of a text file (all drawn in one batch)')
+    .option('--n <count>', 'images per prompt (1-64)', parseIntOption(1, 64), 4)
     .option('--out <file>', 'PNG grid to write', 'grid.png')
+    .option(
+      '--each',
+      'write each image to its own PNG, OUT-0.png, OUT-1.png, ... (OUT without .png), in prompt order',
+    )
     .option('--overwrite', 'replace --out if it is a PNG corl wrote')
     .option('--cfg <w>', 'classifier-free guidance weight (0-100)', parseFloatOption(0, 100), 5)
     .option('--temperature <t>', 'sampling temperature (0 = greedy, at most 10)', parseFloatOption(0, 10), 1)

@@ -22,7 +22,7 @@ import { TEMP_ENTRY, checkOutDir, claimDir, clearOwnEntries } from '../util/outp
 import { runFields, pipelinePreset, type PipelinePreset, type TrainOverrides } from './presets.js';
 import type { Stage2Branch } from './recipes.js';
 import { StageRunner } from './stages.js';
-import { buildPipelineReport, type PipelineRun } from './report.js';
+import { GRID_MODELS, buildPipelineReport, gridPrompts, type PipelineRun } from './report.js';
 import type { EvalResults, PipelineModels } from './types.js';
 
 export type { EvalResults, PipelineModels } from './types.js';
@@ -92,7 +92,61 @@ async function runSeed(
   await buildWorld(runner, p, world, seed);
   const models = await baseAndRL(runner, p, dir, world, seed, env, jobs, o.base);
   const evals = await evaluateAll(runner, p, models, world, seed, env, jobs);
+  await drawGrids(runner, p, dir, models, env, jobs);
   return { dir, seed, runner, models, evals };
+}
+
+/**
+ * The report's image grid as stages: the same held-out prompts drawn by the base, stage 1 and the generation
+ * branch (`corl generate --prompts-file --each`, CFG 5, temperature 1, seed 2024), into DIR/report-images;
+ * the report only reads these files.
+ */
+async function drawGrids(
+  r: StageRunner,
+  p: PipelinePreset,
+  dir: string,
+  models: PipelineModels,
+  env: Record<string, string>,
+  jobs: number,
+): Promise<void> {
+  const images = join(dir, 'report-images');
+  mkdirSync(images, { recursive: true });
+  const prompts = join(images, 'prompts.txt');
+  writeFileSync(prompts, gridPrompts(dir, p).join('\n') + '\n');
+  const folder: Record<(typeof GRID_MODELS)[number], string> = {
+    base: models.base,
+    stage1: models.stage1,
+    'stage2-gen': models.gen,
+  };
+  await r.parallel(
+    jobs,
+    GRID_MODELS.map(
+      (name) => () =>
+        r.run(
+          `grid-${name}`,
+          [
+            'generate',
+            '--model',
+            folder[name],
+            '--prompts-file',
+            prompts,
+            '--n',
+            '1',
+            '--each',
+            '--out',
+            join(images, `${name}.png`),
+            '--cfg',
+            '5',
+            '--temperature',
+            '1',
+            '--seed',
+            '2024',
+            '--overwrite',
+          ],
+          env,
+        ),
+    ),
+  );
 }
 
 /** What a pipeline folder holds a run of: a rerun resumes only the same preset, recipe and rewards. */

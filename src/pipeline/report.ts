@@ -3,11 +3,10 @@
  * results), reward and accuracy curves (from each run's metrics.jsonl), an image grid of the same prompts
  * through every stage, sampled answers, and the stage timeline.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import * as torch from '../torch/index.js';
-import { drawImages, loadULM, writePNG } from '../model/index.js';
 import { flattenEval, type EvalItems, type EvalResult } from '../eval/evaluate.js';
 import { evalIntervals, pairedDelta, type HeadlineKey } from '../eval/intervals.js';
 import { GENEVAL_CATEGORIES } from '../world/geneval.js';
@@ -118,33 +117,23 @@ export function meta(title: string, preset: string, seconds: number, notes: stri
   };
 }
 
-/** One image per prompt per model, same prompts and seed for every model: DIR/report-images/<model>-<i>.png. */
-export function imageGrid(out: string, models: [string, string][], prompts: string[]): ReportInput['grids'] {
-  const dir = join(out, 'report-images');
-  mkdirSync(dir, { recursive: true });
-  const paths = models.map(([name, folder]) => {
-    const { model, tokenizer } = loadULM(folder);
-    try {
-      const images = drawImages(model, tokenizer, prompts, {
-        cfgWeight: 5,
-        temperature: 1,
-        generator: new torch.Generator(2024),
-      });
-      return images.map((img, i) => {
-        const file = join(dir, `${name}-${i}.png`);
-        writePNG(file, img);
-        return relative(out, file);
-      });
-    } finally {
-      model.dispose();
-    }
-  });
+/** The grid's models: the base, stage 1 and the generation branch (files report-images/<name>-<i>.png). */
+export const GRID_MODELS = ['base', 'stage1', 'stage2-gen'] as const;
+
+/**
+ * The grid of the same prompts through every stage, read from the files the pipeline's grid stages wrote
+ * (`dir`/report-images/<model>-<i>.png, src/pipeline/pipeline.ts drawGrids); paths relative to `out`.
+ */
+export function imageGrid(out: string, dir: string, prompts: string[]): ReportInput['grids'] {
+  const paths = GRID_MODELS.map((name) =>
+    prompts.map((_, i) => relative(out, join(dir, 'report-images', `${name}-${i}.png`))),
+  );
   return [
     {
       title: 'The same prompts through every stage',
       caption:
         'One image per prompt and stage (CFG 5, temperature 1, the same sampling seed for every model).',
-      columns: models.map(([n]) => n),
+      columns: [...GRID_MODELS],
       rows: prompts.map((prompt, i) => ({ prompt, images: paths.map((p) => p[i]!) })),
     },
   ];
@@ -351,16 +340,12 @@ function scoreTables(preset: PipelinePreset, runs: PipelineRun[]): ReportTableIn
 
 /** The same held-out prompts drawn by the base, stage 1 and the generation branch of the first seed. */
 function firstSeedGrid(out: string, preset: PipelinePreset, first: PipelineRun): ReportInput['grids'] {
-  const prompts = readWorldRows(join(first.dir, 'world', 'eval', 'gen.jsonl'))
+  return imageGrid(out, first.dir, gridPrompts(first.dir, preset));
+}
+
+/** The grid's prompts: the first held-out generation prompts of a run's world. */
+export function gridPrompts(dir: string, preset: PipelinePreset): string[] {
+  return readWorldRows(join(dir, 'world', 'eval', 'gen.jsonl'))
     .slice(0, preset.gridPrompts)
     .map((r) => r.prompt);
-  return imageGrid(
-    out,
-    [
-      ['base', first.models.base],
-      ['stage1', first.models.stage1],
-      ['stage2-gen', first.models.gen],
-    ],
-    prompts,
-  );
 }

@@ -65,3 +65,43 @@ test('missing model, missing image, bad PNG: one line and exit code 2', () => {
     assert.ok(r.stderr.startsWith('corl: error: ') && r.stderr.includes(msg), r.stderr);
   }
 });
+
+test('generate --prompts-file --each: one PNG per image in prompt order, the same as one batch of them', () => {
+  const prompts = path.join(tmp, 'prompts.txt');
+  fs.writeFileSync(prompts, 'a red circle\n\na blue square\n');
+  const out = path.join(tmp, 'each.png');
+  const r = corl(
+    'generate',
+    '--model',
+    MODEL,
+    '--prompts-file',
+    prompts,
+    '--n',
+    '1',
+    '--each',
+    '--out',
+    out,
+    '--seed',
+    '3',
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const files = ['each-0.png', 'each-1.png'].map((f) => path.join(tmp, f));
+  for (const f of files) assert.ok(fs.existsSync(f), f);
+  assert.ok(!fs.existsSync(path.join(tmp, 'each-2.png')), 'the blank line is not a prompt');
+  const again = corl(
+    'generate',
+    '--model',
+    MODEL,
+    '--prompts-file',
+    prompts,
+    '--n',
+    '1',
+    '--each',
+    '--out',
+    out,
+  );
+  assert.equal(again.status, 2, 'existing outputs need --overwrite');
+  const both = corl('generate', '--model', MODEL, '--prompt', 'x', '--prompts-file', prompts, '--out', out);
+  assert.equal(both.status, 2);
+  assert.match(both.stderr, /give either --prompt or --prompts-file/);
+});
