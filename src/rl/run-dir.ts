@@ -10,7 +10,8 @@
  * what it computes, seed included; see `runFingerprint`) must match the config's. It resumes from the newest
  * intact checkpoint whose step is within `steps`, falling back past damaged ones with a warning, and removes
  * leftovers of interrupted writes. Nothing here writes until `commit`, which the trainer calls once the model,
- * the data and the rewards have loaded, so a bad config never touches a finished run.
+ * the data and the rewards have loaded, so a bad config never touches a finished run. While the run is
+ * written its folder holds a lock with the writer's pid (output-dir.ts lockDir): a second writer is refused.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
@@ -18,6 +19,8 @@ import { UserError } from '../util/errors.js';
 import {
   TEMP_ENTRY,
   checkOutDir,
+  checkUnlocked,
+  lockDir,
   claimDir,
   clearOwnEntries,
   writeMarker,
@@ -100,6 +103,7 @@ export function planRunDir(cfg: TrainConfig, o: RunDirOptions = {}): RunPlan {
       ['lpips', cfg.lpips],
     ],
   });
+  if (state.state === 'own') checkUnlocked(cfg.out);
   const fingerprint = runFingerprint(cfg);
   let resumed: ResumedRun | null = null;
   const damaged: number[] = [];
@@ -145,6 +149,7 @@ export function planRunDir(cfg: TrainConfig, o: RunDirOptions = {}): RunPlan {
       }
       claimDir(cfg.out, 'run');
       writeMarker(cfg.out, 'run', { fingerprint, config: fingerprintFields(cfg) });
+      lockDir(cfg.out);
     },
   };
 }

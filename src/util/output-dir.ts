@@ -76,7 +76,52 @@ export interface Marker {
 
 /** True for the names a folder of `kind` holds that corl wrote (its own files, the marker, temp leftovers). */
 export function isOwnEntry(kind: OutputKind, name: string): boolean {
-  return name === MARKER || TEMP_ENTRY.test(name) || OWN_ENTRIES[kind].some((re) => re.test(name));
+  return (
+    name === MARKER || name === LOCK || TEMP_ENTRY.test(name) || OWN_ENTRIES[kind].some((re) => re.test(name))
+  );
+}
+
+/** A folder being written holds this file with the writer's pid (lockDir), so a second writer is refused. */
+export const LOCK = '.corl-lock';
+
+/** The pid of another live corl process writing `dir`, or null (no lock, our own, or a dead writer's). */
+export function lockHolder(dir: string): number | null {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(path.join(dir, LOCK), 'utf8').trim());
+  } catch {
+    return null;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return null;
+  try {
+    process.kill(pid, 0); // signal 0: is it alive?
+    return pid;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
+  }
+}
+
+/** Refuses `dir` while another live corl process writes it. */
+export function checkUnlocked(dir: string): void {
+  const pid = lockHolder(dir);
+  if (pid !== null)
+    throw new UserError(
+      `${dir} is being written by another corl process (pid ${pid}); wait for it or stop it`,
+    );
+}
+
+/** Marks `dir` as written by this process until it exits (a dead writer's lock is taken over). */
+export function lockDir(dir: string): void {
+  checkUnlocked(dir);
+  const file = path.join(dir, LOCK);
+  fs.writeFileSync(file, `${process.pid}\n`);
+  process.once('exit', () => {
+    try {
+      if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.rmSync(file, { force: true });
+    } catch {
+      // already gone
+    }
+  });
 }
 
 /** Reads a folder's marker; null when there is none, a UserError when it is unreadable. */
@@ -220,7 +265,8 @@ export function clearOwnEntries(
   const s = inspectOutDir(dir, kind);
   if (s.state !== 'own') return;
   for (const e of s.entries)
-    if (e !== MARKER && which(e)) fs.rmSync(path.join(dir, e), { recursive: true, force: true });
+    if (e !== MARKER && e !== LOCK && which(e))
+      fs.rmSync(path.join(dir, e), { recursive: true, force: true });
 }
 
 /** The first existing ancestor of a path that is to be created must be a writable folder. */

@@ -23,8 +23,11 @@ test('the micro pipeline resumes after an interruption and reports every stage',
     existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as State) : { stages: {} };
 
   // plain mode (stderr is a pipe): each running stage's progress as periodic lines
+  // its own process group, killed whole below, as a closed terminal or a scheduler kills a job (killing the
+  // parent alone would leave a stage running on, and the resumed run would meet it at the run folder's lock)
   const child = spawn(process.execPath, [CLI, 'pipeline', '--preset', 'world-micro', '--out', out], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
   });
   let plain = '';
   child.stderr.on('data', (d: Buffer) => (plain += d.toString()));
@@ -32,7 +35,7 @@ test('the micro pipeline resumes after an interruption and reports every stage',
   while (state().stages['stage1']?.status !== 'done' && child.exitCode === null) {
     await new Promise((r) => setTimeout(r, 100));
   }
-  child.kill('SIGKILL');
+  process.kill(-child.pid!, 'SIGKILL');
   await exited;
   assert.equal(state().stages['stage1']?.status, 'done', 'stage 1 finished before the kill');
   assert.ok(!existsSync(join(out, 'report.json')), 'killed before the report');

@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -188,4 +189,27 @@ test('--resume falls back past a damaged checkpoint, removes leftovers, and cont
     ['train', '--config', path.join(dir, 'resume-other.yaml'), '--resume'],
     /corl did not write it/,
   );
+});
+
+test("a run folder being written by another live corl process is refused; a dead writer's lock is taken over", () => {
+  const cfg = writeConfig(fx, 'locked', { steps: 2, save_every: 0, sample_every: 0 });
+  const out = path.join(dir, 'locked');
+  assert.equal(corl(['train', '--config', cfg]).status, 0);
+  assert.ok(!fs.existsSync(path.join(out, '.corl-lock')), 'a finished run holds no lock');
+  const writer = spawn('sleep', ['30']);
+  try {
+    fs.writeFileSync(path.join(out, '.corl-lock'), `${writer.pid}\n`);
+    const before = snapshot(out);
+    userMistake(
+      ['train', '--config', cfg, '--overwrite'],
+      new RegExp(`being written by another corl process \\(pid ${writer.pid}\\)`),
+    );
+    assert.deepEqual(snapshot(out), before);
+  } finally {
+    writer.kill('SIGKILL');
+  }
+  fs.writeFileSync(path.join(out, '.corl-lock'), '999999999\n'); // no such process
+  const r = corl(['train', '--config', cfg, '--overwrite']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(!fs.existsSync(path.join(out, '.corl-lock')), 'the lock is released at exit');
 });
