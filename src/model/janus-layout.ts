@@ -124,18 +124,13 @@ export function isHFConfig(json: unknown): boolean {
  * out of the file take its defaults (LlamaConfig, JanusVisionConfig, JanusVQVAEConfig), as transformers does.
  * A feature corl's model does not have (qk-norm, a double latent, a non-GELU activation) is a UserError.
  */
-export function janusConfigFromHF(json: unknown, source: string): ULMConfigInput {
-  if (!isObject(json)) throw new UserError(`${source}: not a JSON object`);
-  const sub = (k: string): Json => {
-    const v = json[k] ?? {};
-    if (!isObject(v)) throw new UserError(`${source}: ${k} is not an object`);
-    return v;
-  };
-  const t = sub('text_config');
-  const v = sub('vision_config');
-  const q = sub('vq_config');
-  const get = <T>(o: Json, k: string, dflt: T): T =>
-    o[k] === undefined || o[k] === null ? dflt : (o[k] as T);
+/** A field of transformers' config, or transformers' default when the file leaves it out. */
+function get<T>(o: Json, k: string, dflt: T): T {
+  return o[k] === undefined || o[k] === null ? dflt : (o[k] as T);
+}
+
+/** A feature corl's Janus model does not have (qk-norm, a double latent, a non-GELU activation, ...) is a UserError. */
+function hfUnsupported(t: Json, v: Json, q: Json, source: string): void {
   const need = (cond: boolean, what: string) => {
     if (!cond) throw new UserError(`${source}: ${what}, which corl's Janus model does not have`);
   };
@@ -154,25 +149,15 @@ export function janusConfigFromHF(json: unknown, source: string): ULMConfigInput
     'vq_config has other than 3 channels',
   );
   need(t.rope_scaling === undefined || t.rope_scaling === null, 'text_config.rope_scaling is set');
+}
 
-  const hidden = get(t, 'hidden_size', 4096);
+/** Janus's language_config (a LlamaConfig) from transformers' text_config, with LlamaConfig's defaults. */
+function hfLanguageConfig(t: Json): Json {
   const heads = get(t, 'num_attention_heads', 32);
-  const width = get(v, 'hidden_size', 1024);
-  const patch = get(v, 'patch_size', 16);
-  const imageSize = get(v, 'image_size', 384);
-  const vHeads = get(v, 'num_attention_heads', 16);
-  const mlpRatio = get(v, 'mlp_ratio', 4.0);
-  const embedDim = get(q, 'embed_dim', 8);
-  const codes = get(q, 'num_embeddings', 16384);
-  const chMult = get(q, 'channel_multiplier', [1, 1, 2, 2, 4]);
-  // transformers decodes a grid of vision image_size / patch_size codes per side (JanusConfig sets num_patches)
-  const grid = Math.floor(imageSize / patch);
-  const projection = get(q, 'projection_dim', 2048);
-  const siglipL = patch === 16 && width === 1024 && vHeads === 16 && mlpRatio === 4;
   const language: Json = {
     model_type: 'llama',
     vocab_size: get(t, 'vocab_size', 32000),
-    hidden_size: hidden,
+    hidden_size: get(t, 'hidden_size', 4096),
     intermediate_size: get(t, 'intermediate_size', 11008),
     num_hidden_layers: get(t, 'num_hidden_layers', 32),
     num_attention_heads: heads,
@@ -185,6 +170,34 @@ export function janusConfigFromHF(json: unknown, source: string): ULMConfigInput
     attention_bias: get(t, 'attention_bias', false),
   };
   if (t.torch_dtype !== undefined) language.torch_dtype = t.torch_dtype;
+  return language;
+}
+
+export function janusConfigFromHF(json: unknown, source: string): ULMConfigInput {
+  if (!isObject(json)) throw new UserError(`${source}: not a JSON object`);
+  const sub = (k: string): Json => {
+    const v = json[k] ?? {};
+    if (!isObject(v)) throw new UserError(`${source}: ${k} is not an object`);
+    return v;
+  };
+  const t = sub('text_config');
+  const v = sub('vision_config');
+  const q = sub('vq_config');
+  hfUnsupported(t, v, q, source);
+
+  const width = get(v, 'hidden_size', 1024);
+  const patch = get(v, 'patch_size', 16);
+  const imageSize = get(v, 'image_size', 384);
+  const vHeads = get(v, 'num_attention_heads', 16);
+  const mlpRatio = get(v, 'mlp_ratio', 4.0);
+  const embedDim = get(q, 'embed_dim', 8);
+  const codes = get(q, 'num_embeddings', 16384);
+  const chMult = get(q, 'channel_multiplier', [1, 1, 2, 2, 4]);
+  // transformers decodes a grid of vision image_size / patch_size codes per side (JanusConfig sets num_patches)
+  const grid = Math.floor(imageSize / patch);
+  const projection = get(q, 'projection_dim', 2048);
+  const siglipL = patch === 16 && width === 1024 && vHeads === 16 && mlpRatio === 4;
+  const language = hfLanguageConfig(t);
   const config: Json = {
     model_type: 'multi_modality',
     architectures: ['MultiModalityCausalLM'],
