@@ -1,5 +1,5 @@
 /**
- * The fixed engine benchmarks of the CLI contract (DESIGN.md): one policy-gradient training step of a small
+ * The fixed engine benchmarks of the CLI contract (README, "The engine"): one policy-gradient training step of a small
  * GPT, and KV-cached sampling. scripts/bench_reference.py runs the same model and steps in PyTorch.
  */
 import * as torch from '../torch/index.js';
@@ -37,7 +37,12 @@ function timeSteps(warmup: number, steps: number, fn: () => void): number[] {
   return ms;
 }
 
-export function benchTrainStep(opts: { steps?: number; warmup?: number; threads: number; blasThreads: number }): BenchResult {
+export function benchTrainStep(opts: {
+  steps?: number;
+  warmup?: number;
+  threads: number;
+  blasThreads: number;
+}): BenchResult {
   torch.manualSeed(0);
   const model = new GPT(BENCH_MODEL);
   const opt = torch.optim.adam(model.parameters(), { lr: TRAIN.lr });
@@ -66,13 +71,20 @@ export function benchTrainStep(opts: { steps?: number; warmup?: number; threads:
   return result;
 }
 
-export function benchSample(opts: { steps?: number; warmup?: number; threads: number; blasThreads: number }): BenchResult {
+export function benchSample(opts: {
+  steps?: number;
+  warmup?: number;
+  threads: number;
+  blasThreads: number;
+}): BenchResult {
   torch.manualSeed(0);
   const model = new GPT(BENCH_MODEL).eval();
   const gen = new torch.Generator(2);
   const prompt = torch.randint(0, BENCH_MODEL.vocab, [SAMPLE.batch, SAMPLE.prompt], { generator: gen });
   const live0 = torch.liveTensors();
-  const ms = timeSteps(opts.warmup ?? 2, opts.steps ?? 10, () => sample(model, prompt, SAMPLE.newTokens, gen).dispose());
+  const ms = timeSteps(opts.warmup ?? 2, opts.steps ?? 10, () =>
+    sample(model, prompt, SAMPLE.newTokens, gen).dispose(),
+  );
   const result = finish('sample', ms, opts, model.numParameters(), torch.liveTensors() - live0);
   prompt.dispose();
   model.dispose();

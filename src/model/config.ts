@@ -292,7 +292,7 @@ function janusPro(hidden: number, inter: number, layers: number, heads: number):
 }
 
 /**
- * The ShapesWorld model of reference/calibration.md: LLM d=128, 4 layers, 4 heads, SwiGLU 352; ViT patch 4 on
+ * The ShapesWorld model (sizes calibrated for 2 CPU cores, docs/pretrain.md): LLM d=128, 4 layers, 4 heads, SwiGLU 352; ViT patch 4 on
  * 32x32 (64 tokens), 2 blocks of width 128; VQ 32x32 -> 8x8 codes with channels 32/32/64, one res block per
  * level (VQ-16's layout, ~0.73M parameters), codebook 128 x 16 (L2-normalised), no attention blocks;
  * gen_embed 128 -> 16. About 1.3M parameters besides the VQ, as the calibration model.

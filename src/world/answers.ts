@@ -7,7 +7,7 @@
  * block included, is never searched then). Only a completion with no answer tag at all falls back to its
  * text (think blocks and stray tags removed), so plain benchmark outputs ("Answer: B") score too.
  *
- * Departures from ULM-R1's reward code (reference/ulm-r1-and-janus.md): `format` also requires a non-blank
+ * Departures from ULM-R1's reward code (mm-vl/ULM-R1): `format` also requires a non-blank
  * answer and no tags nested inside the blocks, and ignores surrounding whitespace; MCQ extraction rejects an
  * answer naming two different letters (ULM-R1 v2 takes the most common one, which rewards hedging).
  */

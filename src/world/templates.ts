@@ -1,5 +1,5 @@
 /**
- * The think/answer templates of ULM-R1 (see shared/seed/data_sample.png), shortened for a tiny word-level
+ * The think/answer templates of ULM-R1 (its data samples: a question, "think in <think> </think>", the answer), shortened for a tiny word-level
  * vocabulary. A multiple-choice `qa_problem` reads
  *
  *   Question: what color is the circle?
