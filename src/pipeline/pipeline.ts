@@ -93,7 +93,30 @@ async function runSeed(
   const models = await baseAndRL(runner, p, dir, world, seed, env, jobs, o.base);
   const evals = await evaluateAll(runner, p, models, world, seed, env, jobs);
   await drawGrids(runner, p, dir, models, env, jobs);
-  return { dir, seed, runner, models, evals };
+  const validity = await runner.run('rewards-check', rewardsCheckArgs(p, models.base, world, seed), env);
+  return { dir, seed, runner, models, evals, validity };
+}
+
+/** `corl rewards check` of the base: how often each image reward ranks a correct image above a wrong one. */
+function rewardsCheckArgs(p: PipelinePreset, base: string, world: string, seed: number): string[] {
+  const v = p.validity;
+  return [
+    'rewards',
+    'check',
+    '--model',
+    base,
+    '--data',
+    world,
+    '--prompts',
+    String(v.prompts),
+    '--images-per-prompt',
+    String(v.imagesPerPrompt),
+    '--bootstrap',
+    String(v.bootstrap),
+    '--seed',
+    String(seed),
+    '--json',
+  ];
 }
 
 /**

@@ -43,6 +43,8 @@ export interface PipelinePreset {
   eval: { genPrompts: number; maxQuestions: number; examples: number };
   /** Prompts shown in the report's image grid (one image per stage each). */
   gridPrompts: number;
+  /** `corl rewards check` of the base: prompts, the base's samples per prompt, bootstrap resamples. */
+  validity: { prompts: number; imagesPerPrompt: number; bootstrap: number };
   /** The RL recipe applied (recipes.ts). */
   recipe: Recipe;
   /** Each stage's train-config fields: the recipe's YAML, the preset's sizes over it, --image-rewards. */
@@ -60,6 +62,7 @@ interface PresetSizes {
   pretrain: string;
   eval: PipelinePreset['eval'];
   gridPrompts: number;
+  validity: PipelinePreset['validity'];
   /** Over the recipe's stage-1 YAML, and over every stage-2 YAML (none: the YAMLs' own sizes). */
   stage1?: RunSizes;
   stage2?: RunSizes;
@@ -74,12 +77,15 @@ const PRESETS: Record<string, PresetSizes> = {
     // (docs/recipe.md); an evaluation takes 20-40 s on 2 cores
     eval: { genPrompts: 150, maxQuestions: 500, examples: 4 },
     gridPrompts: 6,
+    // the report's reward-validity table: 48 prompts, about 540 candidates, about 30 s (docs/rewards.md)
+    validity: { prompts: 48, imagesPerPrompt: 4, bootstrap: 1000 },
   },
   'world-micro': {
     world: { train: 40, test: 12 },
     pretrain: 'world-micro',
     eval: { genPrompts: 4, maxQuestions: 6, examples: 2 },
     gridPrompts: 2,
+    validity: { prompts: 2, imagesPerPrompt: 1, bootstrap: 100 },
     // every run a step or two of a couple of short samples; the held-out path at a smoke run's cost: 2 rows
     // after every step
     stage1: {
@@ -128,13 +134,14 @@ export function pipelinePreset(
       return [s, fields];
     }),
   ) as PipelinePreset['stages'];
-  const { world, pretrain, eval: evalSizes, gridPrompts } = sizes;
+  const { world, pretrain, eval: evalSizes, gridPrompts, validity } = sizes;
   return {
     name,
     world,
     pretrain,
     eval: evalSizes,
     gridPrompts,
+    validity,
     recipe,
     stages,
     imageRewards: stages.stage1.rewards.image,

@@ -8,6 +8,7 @@ import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import * as torch from '../torch/index.js';
 import { flattenEval, type EvalItems, type EvalResult } from '../eval/evaluate.js';
+import type { PairStat, ValidityResult } from '../rl/validity/validity.js';
 import { evalIntervals, pairedDelta, type HeadlineKey } from '../eval/intervals.js';
 import { GENEVAL_CATEGORIES } from '../world/geneval.js';
 import { readWorldRows } from '../world/dataset.js';
@@ -211,6 +212,8 @@ export interface PipelineRun {
   runner: StageRunner;
   models: PipelineModels;
   evals: EvalResults;
+  /** The base's `corl rewards check` result (ValidityResult), when the stage ran. */
+  validity?: unknown;
 }
 
 /** The rows of the main and change tables: label and, per seed, flat scores and items. */
@@ -277,7 +280,7 @@ export async function buildPipelineReport(o: {
         ? [`Curves, images and answers: seed ${first.seed} (${relative(out, first.dir) || '.'}).`]
         : []),
     ]),
-    tables: scoreTables(o.preset, runs),
+    tables: [...scoreTables(o.preset, runs), ...validityTable(first.validity)],
     curves: curves(
       ['stage1', 'stage2-gen', 'stage2-mcq', 'stage2-oe'].map(
         (n) => [n, join(first.dir, n)] as [string, string],
@@ -348,4 +351,41 @@ export function gridPrompts(dir: string, preset: PipelinePreset): string[] {
   return readWorldRows(join(dir, 'world', 'eval', 'gen.jsonl'))
     .slice(0, preset.gridPrompts)
     .map((r) => r.prompt);
+}
+
+/**
+ * The reward-validity table of the first seed's base (src/rl/validity): per image reward, how often a correct
+ * image scores above a wrong one of the same prompt (all pairs; against the empty frame; among the base's own
+ * samples, which is what GRPO compares), with 95% bootstrap intervals, and the rank correlation with the exact
+ * check.
+ */
+function validityTable(v: unknown): ReportTableInput[] {
+  const r = v as ValidityResult | undefined;
+  if (!r || !Array.isArray(r.rewards)) return [];
+  const cell = (p: PairStat | null | undefined): Cell =>
+    p && p.pairs > 0 && Number.isFinite(p.accuracy)
+      ? { mean: p.accuracy, ci: Math.max(0, (p.ci[1] - p.ci[0]) / 2), n: p.pairs }
+      : null;
+  return [
+    {
+      id: 'validity',
+      title: 'Which generation reward can be trusted: validity on the base',
+      caption:
+        `${r.prompts} held-out prompts of the first seed: correct images (the real one, other correct renders, the ` +
+        "base's samples the exact check passes) against wrong ones (an empty frame, wrong colour / shape / count / " +
+        "position, the base's failed samples). A cell is the share of pairs the correct image wins (ties count " +
+        'half) ± half its 95% bootstrap interval over prompts; Spearman is the rank correlation with the exact check.',
+      row_header: 'reward',
+      columns: ['all pairs', 'vs empty frame', "base's samples", 'Spearman'],
+      rows: r.rewards.map((w) => ({
+        label: w.name,
+        cells: [
+          cell(w.overall),
+          cell(w.by_kind?.empty),
+          cell(w.samples_only),
+          Number.isFinite(w.spearman) ? { mean: w.spearman } : null,
+        ],
+      })),
+    },
+  ];
 }

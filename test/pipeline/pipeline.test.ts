@@ -78,6 +78,14 @@ test('the micro pipeline resumes after an interruption and reports every stage',
     ['base (pretrained)', 'stage 1', 'stage 2', 'stage 2', 'stage 2', 'MCQ + OE merged', 'CoRL (gen'],
   );
   for (const row of main.rows) assert.equal(row.cells.length, main.columns.length);
+  // the base's reward validity: the exact check (geneval) ranks every correct image above every wrong one
+  const validity = report.tables.find((t) => t.id === 'validity')!;
+  const geneval = validity.rows.find((row) => row.label === 'geneval')!;
+  assert.equal((geneval.cells[0] as { mean: number }).mean, 1);
+  assert.ok(
+    validity.rows.some((row) => row.label.startsWith('cycle + TIM')),
+    'the paper reward row',
+  );
   const status = Object.fromEntries(report.stages.map((s) => [s.name, s.status]));
   assert.equal(status['world'], 'cached');
   assert.equal(status['stage1'], 'cached');
