@@ -52,7 +52,7 @@ export function registerPipelineCommands(program: Command): void {
     )
     .option(
       '--preset <name>',
-      'world-tiny (default, ~9 min on 2 idle cores) or world-micro (seconds)',
+      'world-tiny (default, ~10 min on 2 idle cores) or world-micro (seconds)',
       'world-tiny',
     )
     .requiredOption('--out <dir>', 'output folder: new or empty; rerun with the same folder to resume')

@@ -3,7 +3,7 @@
  * under configs/) holds every training setting at the world-tiny size; a preset adds the world's size, the
  * evaluation's size and the report's grid, and may override the runs' sizes (SIZE_FIELDS) and nothing else.
  *
- *   world-tiny   the default: the recipe's YAMLs as written (the whole recipe on 2 idle CPU cores in about 9 min, docs/recipe.md)
+ *   world-tiny   the default: the recipe's YAMLs as written (the whole recipe on 2 idle CPU cores in about 10 min, docs/recipe.md)
  *   world-micro  every stage for a few seconds (tests, CI, smoke runs): the YAMLs with small sizes
  */
 import { UserError } from '../util/errors.js';
