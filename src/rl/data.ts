@@ -23,8 +23,8 @@ export interface RLExample {
 }
 
 /**
- * Loads a JSONL of world rows; rows without a prompt, or without a question (unless `requireQuestion` is
- * false), are errors naming the row.
+ * Loads a JSONL of world rows; rows without a prompt, or without a question (a non-blank qa_problem and
+ * qa_solution, unless `requireQuestion` is false), are errors naming the row.
  */
 export function loadExamples(file: string, opts: { requireQuestion?: boolean } = {}): RLExample[] {
   if (!existsSync(file)) throw new UserError(`data file not found: ${file}`);
@@ -33,8 +33,9 @@ export function loadExamples(file: string, opts: { requireQuestion?: boolean } =
   return rows.map((r: WorldRow, i) => {
     const row = `${file}: row ${i + 1}`;
     if (r.prompt === undefined || r.prompt.trim() === '') throw new UserError(`${row} has no prompt`);
-    if ((opts.requireQuestion ?? true) && (r.qa_problem === undefined || r.qa_solution === undefined)) {
-      throw new UserError(`${row} has no question (qa_problem / qa_solution)`);
+    const blank = (v: string | undefined) => v === undefined || v.trim() === '';
+    if ((opts.requireQuestion ?? true) && (blank(r.qa_problem) || blank(r.qa_solution))) {
+      throw new UserError(`${row} has no question (an empty qa_problem or qa_solution)`);
     }
     return {
       id: r.id ?? `row ${i + 1}`,

@@ -62,6 +62,18 @@ test('loadExamples: a row without a prompt, or with a broken spec, fails at load
       (e: unknown) =>
         e instanceof UserError && /rows\.jsonl:1: not a ShapesWorld row \(spec\.include/.test(e.message),
     );
+    // a question with an empty solution (found by fuzzing, seed 302671786) is no question
+    for (const bad of [
+      { ...row, qa_solution: '' },
+      { ...row, qa_problem: ' ' },
+    ]) {
+      fs.writeFileSync(file, `${JSON.stringify(bad)}\n`);
+      assert.throws(
+        () => loadExamples(file),
+        (e: unknown) => e instanceof UserError && /row 1 has no question/.test(e.message),
+      );
+      assert.equal(loadExamples(file, { requireQuestion: false }).length, 1);
+    }
     // without an id the example is named by its row
     const { id: _i, ...noId } = row;
     fs.writeFileSync(file, `${JSON.stringify(noId)}\n`);
