@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { openPytorchFile } from '../torch/pytorch-bin.js';
-import { INDEX_FILE, SINGLE_FILE } from '../torch/safetensors.js';
+import { INDEX_FILE, SINGLE_FILE, readIndex } from '../torch/safetensors.js';
 import { openSafetensorsFile, type StoredTensor, type TensorFile } from '../torch/tensor-file.js';
 import { UserError } from '../util/errors.js';
 import { HF_DROPPED, type Layout, detectLayout, hfTensorsOf } from './janus-layout.js';
@@ -96,31 +96,6 @@ export function openWeights(dir: string): WeightSet {
     close();
     throw e;
   }
-}
-
-/** An index file's weight_map as shard file -> tensor names (shards are plain names in the same folder). */
-function readIndex(indexPath: string): Map<string, string[]> {
-  const fail = (msg: string): never => {
-    throw new UserError(`${indexPath}: ${msg}`);
-  };
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
-  } catch (e) {
-    fail(`not valid JSON (${(e as Error).message.slice(0, 200).replace(/\s+/g, ' ')})`);
-  }
-  const map = (json as { weight_map?: unknown } | null)?.weight_map;
-  if (typeof map !== 'object' || map === null || Array.isArray(map))
-    fail('"weight_map" is missing or not an object');
-  const byShard = new Map<string, string[]>();
-  for (const [name, shard] of Object.entries(map as Record<string, unknown>)) {
-    if (typeof shard !== 'string' || path.basename(shard) !== shard || shard === '.' || shard === '..')
-      fail(
-        `tensor ${JSON.stringify(name.slice(0, 200))} maps to ${JSON.stringify(shard)}, not a shard file in the same folder`,
-      );
-    byShard.set(shard as string, [...(byShard.get(shard as string) ?? []), name]);
-  }
-  return byShard;
 }
 
 /** How one Janus tensor is made: file tensors concatenated along rows, or zeros (a buffer hf drops). */

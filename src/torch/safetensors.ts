@@ -426,8 +426,12 @@ export function loadSharded(dir: string, opts: LoadOptions = {}): Map<string, Te
   return out;
 }
 
-/** Parses an index file into shard file name -> tensor names. */
-function readIndex(indexPath: string): Map<string, string[]> {
+/**
+ * Parses a sharded checkpoint's index file (`weight_map`: tensor name -> shard file, as safetensors' and
+ * pytorch_model.bin's indexes write it) into shard file name -> tensor names; a shard must be a plain file
+ * name in the index's folder.
+ */
+export function readIndex(indexPath: string): Map<string, string[]> {
   const fail = (msg: string): never => {
     throw new UserError(`${indexPath}: ${msg}`);
   };
@@ -435,7 +439,7 @@ function readIndex(indexPath: string): Map<string, string[]> {
   try {
     json = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
   } catch (e) {
-    fail(`not valid JSON (${(e as Error).message.slice(0, 200)})`);
+    fail(`not valid JSON (${(e as Error).message.slice(0, 200).replace(/\s+/g, ' ')})`);
   }
   const weightMap = isPlainObject(json) ? json.weight_map : undefined;
   if (!isPlainObject(weightMap)) fail('"weight_map" is missing or not an object');
