@@ -30,7 +30,7 @@ export const SINGLE_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
 
 /** safetensors dtype names, in the reference's alignment order (the writer sorts by descending rank). */
-const FORMAT_DTYPES: [string, DType][] = [
+export const FORMAT_DTYPES: readonly (readonly [string, DType])[] = [
   ['BOOL', 'bool'],
   ['U8', 'uint8'],
   ['F16', 'float16'],

@@ -10,24 +10,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as torch from '../../src/torch/index.js';
-import { loadSafetensors, readSafetensorsHeader } from '../../src/torch/safetensors.js';
-import { BYTES_PER_ELEMENT, type DType } from '../../src/torch/dtype.js';
+import { FORMAT_DTYPES, loadSafetensors, readSafetensorsHeader } from '../../src/torch/safetensors.js';
+import { BYTES_PER_ELEMENT } from '../../src/torch/dtype.js';
 import { fc, fuzzParams, userErrorOr } from './fuzz.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'corl-fuzz-safetensors-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 const FILE = path.join(root, 'f.safetensors');
 
-const FORMATS: [string, DType][] = [
-  ['BOOL', 'bool'],
-  ['U8', 'uint8'],
-  ['F16', 'float16'],
-  ['BF16', 'bfloat16'],
-  ['I32', 'int32'],
-  ['F32', 'float32'],
-  ['F64', 'float64'],
-  ['I64', 'int64'],
-];
+const FORMATS = FORMAT_DTYPES;
 const DTYPE = new Map(FORMATS);
 
 /** u64 length, header bytes, data. */
