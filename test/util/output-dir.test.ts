@@ -21,24 +21,11 @@ import {
   isOwnEntry,
 } from '../../src/util/output-dir.js';
 import { isCorlPng, markPng } from '../../src/util/png-marker.js';
+import { snapshot } from '../robustness/helpers.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'corl-outdir-'));
 let k = 0;
 const fresh = () => path.join(root, `case-${k++}`);
-
-/** Every file under `dir` with its bytes, to show that a refused folder was not touched. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out[path.relative(dir, p)] = fs.readFileSync(p).toString('base64');
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 function refuses(fn: () => unknown, re: RegExp): void {
   assert.throws(fn, (e: unknown) => e instanceof UserError && re.test(e.message));
