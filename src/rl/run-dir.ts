@@ -14,14 +14,13 @@
  * written its folder holds a lock with the writer's pid (output-dir.ts lockDir): a second writer is refused.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { UserError } from '../util/errors.js';
 import {
   TEMP_ENTRY,
   checkOutDir,
   checkUnlocked,
   lockDir,
-  claimDir,
   clearOwnEntries,
   writeMarker,
   type OutDirState,
@@ -147,7 +146,7 @@ export function planRunDir(cfg: TrainConfig, o: RunDirOptions = {}): RunPlan {
         clearOwnEntries(cfg.out, 'run', (name) => TEMP_ENTRY.test(name));
         for (const step of damaged) rmSync(checkpointDir(cfg.out, step), { recursive: true, force: true });
       }
-      claimDir(cfg.out, 'run');
+      mkdirSync(cfg.out, { recursive: true });
       writeMarker(cfg.out, 'run', { fingerprint, config: fingerprintFields(cfg) });
       lockDir(cfg.out);
     },
