@@ -29,15 +29,9 @@ const RESAMPLES = 1000;
 export function headlineScores(items: EvalItems, pick?: Picks): Record<HeadlineKey, number> {
   const at = <T>(xs: readonly T[], idx?: number[]): T[] =>
     idx === undefined ? [...xs] : idx.map((i) => xs[i]!);
-  const byCategory = new Map<string, number[]>();
-  items.geneval.forEach((p, i) => {
-    if (!byCategory.has(p.tag)) byCategory.set(p.tag, []);
-    byCategory.get(p.tag)!.push(i);
-  });
-  const cats = [...byCategory.entries()].map(([tag, idx]) => {
-    const chosen = pick?.geneval.get(tag) ?? idx;
-    return mean(chosen.map((i) => items.geneval[i]!.correct));
-  });
+  const cats = [...(pick?.geneval ?? categories(items)).values()].map((idx) =>
+    mean(idx.map((i) => items.geneval[i]!.correct)),
+  );
   const mcq = mean(at(items.mcq, pick?.mcq));
   const oe = mean(at(items.oe, pick?.oe));
   const pope = items.pope.length === 0 ? NaN : popeMetrics(at(items.pope, pick?.pope)).f1;
@@ -58,14 +52,19 @@ interface Picks {
   pope: number[];
 }
 
-function draw(items: EvalItems, rng: Rng): Picks {
-  const idx = (n: number) => Array.from({ length: n }, () => rng.int(n));
-  const geneval = new Map<string, number[]>();
+/** The GenEval prompts' indices by category, in order of first appearance. */
+function categories(items: EvalItems): Map<string, number[]> {
   const byCategory = new Map<string, number[]>();
   items.geneval.forEach((p, i) => {
     if (!byCategory.has(p.tag)) byCategory.set(p.tag, []);
     byCategory.get(p.tag)!.push(i);
   });
+  return byCategory;
+}
+
+function draw(items: EvalItems, byCategory: Map<string, number[]>, rng: Rng): Picks {
+  const idx = (n: number) => Array.from({ length: n }, () => rng.int(n));
+  const geneval = new Map<string, number[]>();
   for (const [tag, members] of byCategory)
     geneval.set(
       tag,
@@ -81,9 +80,10 @@ function bootstrap(
   seed: number,
 ): Record<HeadlineKey, number> {
   const rng = new Rng(seed);
+  const byCategory = categories(items);
   const draws: Record<HeadlineKey, number[]> = Object.fromEntries(HEADLINE_KEYS.map((k) => [k, []])) as never;
   for (let b = 0; b < RESAMPLES; b++) {
-    const s = stat(draw(items, rng));
+    const s = stat(draw(items, byCategory, rng));
     for (const k of HEADLINE_KEYS) draws[k].push(s[k]);
   }
   return Object.fromEntries(
