@@ -1,7 +1,8 @@
 /**
  * ULM checkpoints in Hugging Face's folder layout: `config.json` (Janus's shape, see config.ts),
  * `model.safetensors` or `model-0000i-of-0000n.safetensors` + `model.safetensors.index.json` (Janus tensor
- * names), `tokenizer.json` (+ `tokenizer_config.json` when the tokenizer has one).
+ * names), `tokenizer.json` (+ `tokenizer_config.json` when the tokenizer has one), and, when present,
+ * `preprocessor_config.json` (the image processor's settings, merged into the config).
  * Loading also reads Janus-Pro as released (`pytorch_model.bin`, single or sharded, through the restricted
  * unpickler) and transformers' converted layout (JanusConfig config.json, `model.*` names): weights.ts and
  * janus-layout.ts. Weights stream from the file into the model's parameters (never held twice).
@@ -26,6 +27,7 @@ import { MultiModalityCausalLM } from './ulm.js';
 import { writeDirAtomically } from '../util/atomic-dir.js';
 import { isHFConfig, janusConfigFromHF } from './janus-layout.js';
 import { loadInto, openWeights } from './weights.js';
+import { PREPROCESSOR_CONFIG_FILE, withPreprocessorConfig } from './preprocess.js';
 
 export const CONFIG_FILE = 'config.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -72,16 +74,26 @@ export function describeNonFinite(bad: readonly NonFiniteTensor[]): string {
   return `${bad.length} tensor(s) hold NaN/Inf: ${shown}${bad.length > 12 ? `, ... (${bad.length - 12} more)` : ''}`;
 }
 
-/** Reads and validates `dir/config.json`. */
+/** Reads a JSON file; a missing or malformed one is a UserError saying what it was for. */
+function readJSON(file: string, what: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${file}: cannot read the ${what} (${(e as Error).message})`);
+  }
+}
+
+/**
+ * Reads and validates `dir/config.json`, with `dir/preprocessor_config.json`'s image settings merged into
+ * vision_config.params when the folder has one (the official release keeps them there).
+ */
 export function loadConfig(dir: string): ULMConfig {
   const file = path.join(dir, CONFIG_FILE);
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${file}: cannot read the model config (${(e as Error).message})`);
-  }
-  return parseConfig(isHFConfig(json) ? janusConfigFromHF(json, file) : json, file);
+  const json = readJSON(file, 'model config');
+  const config = parseConfig(isHFConfig(json) ? janusConfigFromHF(json, file) : json, file);
+  const pre = path.join(dir, PREPROCESSOR_CONFIG_FILE);
+  if (!fs.existsSync(pre)) return config;
+  return parseConfig(withPreprocessorConfig(config, readJSON(pre, 'image processor config'), pre), pre);
 }
 
 /**

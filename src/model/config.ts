@@ -6,8 +6,10 @@
  * Where Janus hard-codes an architecture (the SigLIP size comes from `vision_config.params.model_name`; the VQ
  * model is `VQ_16()` built with no arguments), corl reads optional extra `params` fields instead, falling back
  * to Janus's values: `vision_config.params.{patch_size, width, layers, heads, mlp_ratio, global_pool,
- * image_mean, image_std}` and `gen_vision_config.params.{image_size, ch, ch_mult, num_res_blocks, z_channels,
- * norm_groups, use_attn, codebook_embed_dim, codebook_l2_norm, codebook_show_usage, commit_loss_beta}`.
+ * image_mean, image_std, min_size, rescale_factor, background_color, do_normalize}` (the last six are Janus's
+ * preprocessor_config.json, merged in by loadConfig) and `gen_vision_config.params.{image_size, ch, ch_mult,
+ * num_res_blocks, z_channels, norm_groups, use_attn, codebook_embed_dim, codebook_l2_norm, codebook_show_usage,
+ * commit_loss_beta}`.
  * Janus ignores unknown params, so a corl config still loads in Janus when the sizes match its tables.
  * Unknown fields are kept (loose objects) and written back on save.
  */
@@ -49,6 +51,12 @@ const VisionParams = z.looseObject({
   /** Preprocessing (Janus keeps these in preprocessor_config.json; Janus-Pro uses 0.5 / 0.5). */
   image_mean: z.array(z.number()).length(3).default([0.5, 0.5, 0.5]),
   image_std: z.array(z.number().positive()).length(3).default([0.5, 0.5, 0.5]),
+  // the rest of Janus's VLMImageProcessor settings (preprocessor_config.json), absent = Janus's defaults:
+  // min_size 14, rescale_factor 1/255, background_color int(image_mean * 255), do_normalize true
+  min_size: int().optional(),
+  rescale_factor: z.number().positive().optional(),
+  background_color: z.array(int(0).max(255)).length(3).optional(),
+  do_normalize: z.boolean().optional(),
 });
 
 const MlpParams = z.looseObject({
