@@ -2,7 +2,8 @@
  * ULM checkpoints in Hugging Face's folder layout: `config.json` (Janus's shape, see config.ts),
  * `model.safetensors` or `model-0000i-of-0000n.safetensors` + `model.safetensors.index.json` (Janus tensor
  * names), `tokenizer.json` (+ `tokenizer_config.json` when the tokenizer has one), and, when present,
- * `preprocessor_config.json` (the image processor's settings, merged into the config).
+ * `preprocessor_config.json` (the image processor's settings, merged into the config), `special_tokens_map.json`
+ * and `processor_config.json` (the special-token strings, tokenizer.ts; written back on save).
  * Loading also reads Janus-Pro as released (`pytorch_model.bin`, single or sharded, through the restricted
  * unpickler) and transformers' converted layout (JanusConfig config.json, `model.*` names): weights.ts and
  * janus-layout.ts. Weights stream from the file into the model's parameters (never held twice).
@@ -21,8 +22,8 @@ import * as torch from '../torch/index.js';
 import type { Tensor, DType } from '../torch/index.js';
 import { saveSharded } from '../torch/safetensors.js';
 import { UserError } from '../util/errors.js';
-import { parseConfig, type ULMConfig } from './config.js';
-import { ULMTokenizer } from './tokenizer.js';
+import { numImageTokens, parseConfig, type ULMConfig } from './config.js';
+import { PROCESSOR_CONFIG_FILE, ULMTokenizer } from './tokenizer.js';
 import { MultiModalityCausalLM } from './ulm.js';
 import { writeDirAtomically } from '../util/atomic-dir.js';
 import { isHFConfig, janusConfigFromHF } from './janus-layout.js';
@@ -97,6 +98,26 @@ export function loadConfig(dir: string): ULMConfig {
 }
 
 /**
+ * processor_config.json (Janus's VLChatProcessor), when the folder has one, must describe this model: its
+ * num_image_tokens the ViT's patch count, its sft_format the deepseek template corl writes.
+ */
+function checkProcessorConfig(dir: string, tokenizer: ULMTokenizer, config: ULMConfig): void {
+  const proc = tokenizer.sideFiles[PROCESSOR_CONFIG_FILE] as
+    { num_image_tokens?: unknown; sft_format?: unknown } | undefined;
+  if (!proc) return;
+  const file = path.join(dir, PROCESSOR_CONFIG_FILE);
+  const n = numImageTokens(config);
+  if (proc.num_image_tokens !== undefined && proc.num_image_tokens !== n)
+    throw new UserError(
+      `${file}: num_image_tokens ${String(proc.num_image_tokens)} but the ViT gives ${n} tokens per image`,
+    );
+  if (proc.sft_format !== undefined && proc.sft_format !== 'deepseek')
+    throw new UserError(
+      `${file}: sft_format ${String(proc.sft_format)}: corl writes the deepseek template only`,
+    );
+}
+
+/**
  * Loads a checkpoint folder. `dtype` is the model's floating dtype: float32 by default (bf16 checkpoints are
  * widened), or e.g. bfloat16 to keep Janus's weights as shipped (half the memory; for GPUs).
  */
@@ -109,6 +130,7 @@ export function loadULM(dir: string, opts: { dtype?: DType } = {}): LoadedULM {
     throw new UserError(
       `${dir}: the tokenizer has ${tokenizer.vocabSize} ids but language_config.vocab_size is ${config.language_config.vocab_size}`,
     );
+  checkProcessorConfig(dir, tokenizer, config);
   const dtype = opts.dtype ?? 'float32';
   if (!torch.isFloating(dtype)) throw new UserError(`cannot load a model in ${dtype} (not a floating dtype)`);
   const weights = openWeights(dir);
@@ -155,6 +177,8 @@ export function saveULM(
         path.join(tmp, TOKENIZER_CONFIG_FILE),
         JSON.stringify(tokenizer.config, null, 2) + '\n',
       );
+    for (const [name, json] of Object.entries(tokenizer.sideFiles))
+      fs.writeFileSync(path.join(tmp, name), JSON.stringify(json, null, 2) + '\n');
     torch.tidy(() => {
       const all = new Map<string, Tensor>([...model.stateDict(), ...model.passthrough]);
       const dtype = opts.dtype;

@@ -1,8 +1,11 @@
 /**
  * The text tokenizer: a Hugging Face `tokenizer.json` run by @huggingface/tokenizers (BPE for Janus-Pro,
  * word-level for ShapesWorld). Special tokens are looked up by their strings in the file, never by hard-coded
- * ids. BOS is added explicitly (`encode(text, {bos: true})`), not by the file's post-processor, so both kinds
- * of file behave alike.
+ * ids; the strings are the model folder's own where it names them: BOS and EOS from special_tokens_map.json
+ * (else tokenizer_config.json), the image tags and the pad tag from processor_config.json (Janus's
+ * VLChatProcessor: image_tag, image_start_tag, image_end_tag, pad_tag; Janus takes the pad id from pad_tag, not
+ * from the tokenizer's pad_token), Janus's strings otherwise. BOS is added explicitly (`encode(text, {bos:
+ * true})`), not by the file's post-processor, so both kinds of file behave alike.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +23,41 @@ export const SPECIAL_TOKENS = {
 } as const;
 export type SpecialName = keyof typeof SPECIAL_TOKENS;
 export type SpecialIds = Record<SpecialName, number>;
+export type SpecialStrings = Record<SpecialName, string>;
+
+/** The files beside tokenizer.json that name special tokens (kept and written back by saveULM). */
+export const SPECIAL_TOKENS_MAP_FILE = 'special_tokens_map.json';
+export const PROCESSOR_CONFIG_FILE = 'processor_config.json';
+
+/** A token field of special_tokens_map.json / tokenizer_config.json: a string or an AddedToken {content}. */
+function tokenContent(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v !== null && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string')
+    return (v as { content: string }).content;
+  return undefined;
+}
+
+/**
+ * The special-token strings named by a model folder's files (parsed JSON; any may be absent): bos_token /
+ * eos_token of special_tokens_map.json, else of tokenizer_config.json; image_tag, image_start_tag,
+ * image_end_tag and pad_tag of processor_config.json; Janus's strings (SPECIAL_TOKENS) for the rest.
+ */
+export function specialStrings(
+  files: { specialTokensMap?: object; tokenizerConfig?: object; processorConfig?: object } = {},
+): SpecialStrings {
+  const out: SpecialStrings = { ...SPECIAL_TOKENS };
+  const map = (files.specialTokensMap ?? {}) as Record<string, unknown>;
+  const cfg = (files.tokenizerConfig ?? {}) as Record<string, unknown>;
+  const proc = (files.processorConfig ?? {}) as Record<string, unknown>;
+  const pick = (...vs: unknown[]) => vs.map(tokenContent).find((v) => v !== undefined);
+  out.bos = pick(map.bos_token, cfg.bos_token) ?? out.bos;
+  out.eos = pick(map.eos_token, cfg.eos_token) ?? out.eos;
+  out.image = pick(proc.image_tag) ?? out.image;
+  out.boi = pick(proc.image_start_tag) ?? out.boi;
+  out.eoi = pick(proc.image_end_tag) ?? out.eoi;
+  out.pad = pick(proc.pad_tag) ?? out.pad;
+  return out;
+}
 
 /** corl's own tokens for the word-level world tokenizer: unknown words and the template's role markers. */
 export const WORLD_EXTRA_TOKENS = { unk: '<unk>', user: '<|User|>', assistant: '<|Assistant|>' } as const;
@@ -39,11 +77,16 @@ export class ULMTokenizer {
   private readonly tk: Tokenizer;
   private readonly maxId: number;
 
+  /** The special-token strings the ids were looked up by. */
+  readonly specialStrings: SpecialStrings;
+
   private constructor(
     /** The tokenizer.json object (written back unchanged by saveULM). */
     readonly json: object,
     readonly config: object,
     source: string,
+    /** special_tokens_map.json and processor_config.json as read (file name -> object; saveULM writes them back) */
+    readonly sideFiles: Readonly<Record<string, object>> = {},
   ) {
     try {
       const j = json as TokenizerJSON;
@@ -57,9 +100,14 @@ export class ULMTokenizer {
     } catch (e) {
       throw new UserError(`${source}: cannot build a tokenizer (${(e as Error).message})`);
     }
+    this.specialStrings = specialStrings({
+      specialTokensMap: sideFiles[SPECIAL_TOKENS_MAP_FILE],
+      tokenizerConfig: config,
+      processorConfig: sideFiles[PROCESSOR_CONFIG_FILE],
+    });
     const missing: string[] = [];
     const ids: Partial<SpecialIds> = {};
-    for (const [name, str] of Object.entries(SPECIAL_TOKENS) as [SpecialName, string][]) {
+    for (const [name, str] of Object.entries(this.specialStrings) as [SpecialName, string][]) {
       const id = this.tk.token_to_id(str);
       if (id === undefined) missing.push(str);
       else ids[name] = id;
@@ -71,22 +119,43 @@ export class ULMTokenizer {
     this.maxId = max;
   }
 
-  /** From a parsed tokenizer.json (and optionally tokenizer_config.json). */
-  static fromJSON(json: object, config: object = {}, source = 'tokenizer.json'): ULMTokenizer {
-    return new ULMTokenizer(json, config, source);
+  /**
+   * From a parsed tokenizer.json (and optionally tokenizer_config.json, and special_tokens_map.json /
+   * processor_config.json by file name in `sideFiles`).
+   */
+  static fromJSON(
+    json: object,
+    config: object = {},
+    source = 'tokenizer.json',
+    sideFiles: Readonly<Record<string, object>> = {},
+  ): ULMTokenizer {
+    return new ULMTokenizer(json, config, source, sideFiles);
   }
 
-  /** Reads `file` (tokenizer.json) and, when present beside it, tokenizer_config.json. */
+  /**
+   * Reads `file` (tokenizer.json) and, when present beside it, tokenizer_config.json, special_tokens_map.json
+   * and processor_config.json.
+   */
   static load(file: string): ULMTokenizer {
     const read = (f: string): object => {
       try {
-        return JSON.parse(fs.readFileSync(f, 'utf8')) as object;
+        const v = JSON.parse(fs.readFileSync(f, 'utf8')) as unknown;
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+        return v;
       } catch (e) {
         throw new UserError(`${f}: cannot read tokenizer file (${(e as Error).message})`);
       }
     };
-    const cfgFile = path.join(path.dirname(file), 'tokenizer_config.json');
-    return new ULMTokenizer(read(file), fs.existsSync(cfgFile) ? read(cfgFile) : {}, file);
+    const beside = (name: string) => {
+      const f = path.join(path.dirname(file), name);
+      return fs.existsSync(f) ? read(f) : undefined;
+    };
+    const sideFiles: Record<string, object> = {};
+    for (const name of [SPECIAL_TOKENS_MAP_FILE, PROCESSOR_CONFIG_FILE]) {
+      const v = beside(name);
+      if (v !== undefined) sideFiles[name] = v;
+    }
+    return new ULMTokenizer(read(file), beside('tokenizer_config.json') ?? {}, file, sideFiles);
   }
 
   /** Ids are 0..vocabSize-1 (the LLM's vocab_size must be at least this). */
