@@ -1,7 +1,7 @@
 /**
  * Parity of corl's image processor with Janus's VLMImageProcessor: PNGs of odd sizes (landscape and portrait
- * shrunk, a small one enlarged, one already square) go through corl's preprocessImage and through a
- * NumPy/PyTorch re-implementation of VLMImageProcessor's steps in /usr/bin/python3 (or $CORL_PYTHON): PIL's
+ * shrunk, a small one enlarged, one already square, a strip whose short side becomes min_size) go through
+ * corl's preprocessImage and through a NumPy/PyTorch re-implementation of VLMImageProcessor's steps in /usr/bin/python3 (or $CORL_PYTHON): PIL's
  * Image.open(...).convert('RGB'), the long side to image_size with PIL's resize(BICUBIC) (what torchvision's
  * resize does to a PIL image), expand2square's paste onto the background colour, transformers' rescale
  * (float64 multiply, float32 result) and normalize (float32), torch.from_numpy. The padded bytes must be equal
@@ -71,6 +71,7 @@ const IMAGES: [string, number, number][] = [
   ['portrait', 203, 611],
   ['small', 150, 97],
   ['square', 400, 400],
+  ['strip', 900, 25], // the short side at min_size (14)
 ];
 const PROCESSORS = { 'janus-pro': JANUS_PRO, 'clip-224': CLIP_224 } as const;
 
