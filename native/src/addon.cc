@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterOptim(env, exports);
   RegisterRandom(env, exports);
   RegisterRuntime(env, exports);
+  RegisterDistributed(env, exports);
   return exports;
 }
 
