@@ -2,13 +2,15 @@
 # Installs everything corl needs on a fresh Debian/Ubuntu machine and builds the libtorch addon:
 #   apt: libtorch-dev (libtorch 1.13 headers and libraries), libgloo-dev (Gloo's headers, for torch.distributed:
 #   src/torch/distributed.ts), libopenblas0-pthread (fast BLAS; Debian's default reference BLAS is ~33x slower),
-#   cmake and a C++ compiler, chromium + fonts-liberation (the report-card test renders report.html headless);
+#   cmake and a C++ compiler, chromium + fonts-liberation (the report-card test renders report.html headless),
+#   python3-torch + python3-pil (the PyTorch / PIL parity fixtures of the tests; never used by corl itself);
 #   then npm ci and the native build.
 # Safe to re-run: steps already done are skipped. Needs root or sudo for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(libtorch-dev libgloo-dev libopenblas0-pthread cmake g++ make chromium fonts-liberation)
+apt_packages=(libtorch-dev libgloo-dev libopenblas0-pthread cmake g++ make chromium fonts-liberation
+  python3-torch python3-pil)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

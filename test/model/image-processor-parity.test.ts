@@ -6,8 +6,8 @@
  * resize does to a PIL image), expand2square's paste onto the background colour, transformers' rescale
  * (float64 multiply, float32 result) and normalize (float32), torch.from_numpy. The padded bytes must be equal
  * and the pixel tensors within 1e-6. Settings from Janus-Pro's preprocessor_config.json, and once with
- * CLIP's mean/std at 224 px. Without PIL, NumPy or torch the test is skipped with a visible reason, or fails
- * when CORL_REQUIRE_PYTORCH=1.
+ * CLIP's mean/std at 224 px. Without PIL, NumPy or torch the test fails (CORL_SKIP_PARITY=1
+ * skips it with the reason shown).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,6 +24,7 @@ import {
   withPreprocessorConfig,
   type RGBImage,
 } from '../../src/model/preprocess.js';
+import { missingReference, paritySkip } from '../helpers/python-fixture.js';
 
 const PYTHON = process.env.CORL_PYTHON ?? '/usr/bin/python3';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'corl-improc-'));
@@ -147,17 +148,13 @@ function runPython(): { ok: true } | { ok: false; reason: string } {
 }
 
 const py = runPython();
-const required = process.env.CORL_REQUIRE_PYTORCH === '1';
-const skip =
-  !py.ok && !required
-    ? `Python PIL/NumPy/torch unavailable: ${py.reason} (set CORL_REQUIRE_PYTORCH=1 to fail instead)`
-    : false;
+const skip = paritySkip(py, 'Python PIL/NumPy/torch');
 
 test(
   "corl's image processor gives VLMImageProcessor's pixels (bytes equal, tensor within 1e-6)",
   { skip },
   () => {
-    if (!py.ok) return assert.fail(`CORL_REQUIRE_PYTORCH=1 but ${py.reason}`);
+    if (!py.ok) return assert.fail(missingReference(py));
     const worst: Record<string, number> = {};
     for (const c of cases) {
       const base = presetConfig('janus-pro-1b');

@@ -1,7 +1,7 @@
 /**
  * Parity with Python PyTorch: a few op outputs, gradients and AdamW steps computed by corl and by
- * /usr/bin/python3's torch (or $CORL_PYTHON's) on the same inputs. Without Python torch the test is skipped
- * with a visible reason, or fails when CORL_REQUIRE_PYTORCH=1.
+ * /usr/bin/python3's torch (or $CORL_PYTHON's) on the same inputs. Without Python torch the test fails
+ * (CORL_SKIP_PARITY=1 skips it with the reason shown).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as torch from '../../src/torch/index.js';
 import { F, optim, type Tensor } from '../../src/torch/index.js';
 import { assertClose } from '../helpers/gradcheck.js';
+import { missingReference, paritySkip } from '../helpers/python-fixture.js';
 
 const PYTHON = process.env.CORL_PYTHON ?? '/usr/bin/python3';
 
@@ -81,11 +82,7 @@ function runPython(): { ok: true; stdout: string } | { ok: false; reason: string
 }
 
 const py = runPython();
-const required = process.env.CORL_REQUIRE_PYTORCH === '1';
-const skip =
-  !py.ok && !required
-    ? `Python PyTorch unavailable: ${py.reason} (set CORL_REQUIRE_PYTORCH=1 to fail instead)`
-    : false;
+const skip = paritySkip(py, 'Python PyTorch');
 
 function corlSide(): Record<string, number[]> {
   return torch.tidy(() => {
@@ -133,7 +130,7 @@ function corlSide(): Record<string, number[]> {
 }
 
 test('parity with Python PyTorch (ops, gradients, AdamW, seeded RNG)', { skip }, () => {
-  if (!py.ok) return assert.fail(`CORL_REQUIRE_PYTORCH=1 but ${py.reason}`);
+  if (!py.ok) return assert.fail(missingReference(py));
   const ref = JSON.parse(py.stdout.trim().split('\n').pop()!) as Record<string, number | number[]>;
   const ours = corlSide();
   const keys = Object.keys(ours);
