@@ -12,6 +12,7 @@ import { registerPipelineCommands } from './pipeline.js';
 import { registerConfigCommands } from './config.js';
 import { registerRewardsCommands } from './rewards.js';
 import { registerConvertCommands } from './convert.js';
+import { registerLaunchCommands } from './launch.js';
 
 export function registerCommands(program: Command): void {
   registerBenchCommands(program);
@@ -26,4 +27,5 @@ export function registerCommands(program: Command): void {
   registerConfigCommands(program);
   registerRewardsCommands(program);
   registerConvertCommands(program);
+  registerLaunchCommands(program);
 }

@@ -11,6 +11,7 @@ interface TrainFlags {
   seed?: number;
   json?: boolean;
   set: string[];
+  nproc?: number;
 }
 
 /** `corl train`: the config with its overrides, then the run. */
@@ -22,7 +23,23 @@ async function trainAction(flags: TrainFlags): Promise<void> {
   const { loadTrainConfig, parseConfigSet } = await import('../rl/config.js');
   const { train } = await import('../rl/trainer.js');
   const cfg = loadTrainConfig(flags.config, overrides, flags.set.map(parseConfigSet));
+  if (flags.nproc !== undefined && flags.nproc > 1) {
+    // data parallel on this machine: the config is checked once here, then N workers run this same command
+    const { checkShardable } = await import('../rl/trainer.js');
+    const { argsWithoutNproc, launchWorkers } = await import('./launch.js');
+    checkShardable(cfg, { rank: 0, size: flags.nproc });
+    process.exitCode = await launchWorkers({
+      args: argsWithoutNproc(),
+      nnodes: 1,
+      nodeRank: 0,
+      nprocPerNode: flags.nproc,
+      masterAddr: '127.0.0.1',
+    });
+    return;
+  }
   const r = train(cfg, { resume: flags.resume, overwrite: flags.overwrite });
+  // a data-parallel worker other than rank 0 reports nothing (rank 0 speaks for the run)
+  if ((process.env.RANK ?? '0') !== '0' && process.env.WORLD_SIZE !== undefined) return;
   if (flags.json) console.log(JSON.stringify(r));
   else {
     const f = (x?: number) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(3));
@@ -51,5 +68,10 @@ export function registerTrainCommands(program: Command): void {
       [],
     )
     .option('--json', 'print the result as one JSON line')
+    .option(
+      '--nproc <n>',
+      'data parallel: N worker processes on this machine (Gloo on 127.0.0.1; batch_size must split into N x micro_batch_size)',
+      parseIntOption(1, 1024),
+    )
     .action(trainAction);
 }

@@ -21,6 +21,14 @@ export interface TrainerState {
   config: unknown;
   /** The run's fingerprint (run-dir.ts `runFingerprint`): a checkpoint resumes only its own run. */
   fingerprint: string;
+  /** Data parallel: every rank's generator states, in rank order (samplerRng / defaultRng are rank 0's). */
+  ranks?: RankRngStates;
+}
+
+/** Per-rank generator states of a data-parallel run (base64, index = rank). */
+export interface RankRngStates {
+  sampler: string[];
+  default: string[];
 }
 
 const STATE_FILE = 'trainer_state.json';
@@ -38,6 +46,7 @@ export function saveTrainerCheckpoint(
   step: number,
   config: unknown,
   fingerprint: string,
+  ranks?: RankRngStates,
 ): void {
   writeDirAtomically(dir, 'checkpoint', (tmp) => {
     saveULM(policy.model, policy.tok, join(tmp, 'model'));
@@ -49,6 +58,7 @@ export function saveTrainerCheckpoint(
       defaultRng: Buffer.from(torch.getRngState()).toString('base64'),
       config,
       fingerprint,
+      ...(ranks ? { ranks } : {}),
     };
     writeFileSync(join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
   });
@@ -57,8 +67,11 @@ export function saveTrainerCheckpoint(
 export interface ResumedRun {
   loaded: LoadedULM;
   state: TrainerState;
-  /** Restores the optimizer moments and RNG states once the optimizer exists (frees the loaded moments). */
-  restore(opt: torch.optim.AdamW, sampler: torch.Generator): void;
+  /**
+   * Restores the optimizer moments and RNG states once the optimizer exists (frees the loaded moments). A
+   * data-parallel rank passes its rank: it gets its own generator states when the checkpoint has them.
+   */
+  restore(opt: torch.optim.AdamW, sampler: torch.Generator, rank?: number): void;
   /** Frees the model and the moments when the run does not go ahead. */
   dispose(): void;
 }
@@ -108,11 +121,14 @@ export function loadTrainerCheckpoint(
   return {
     loaded,
     state,
-    restore(opt, sampler) {
+    restore(opt, sampler, rank) {
       opt.loadStateDict({ step: Number(optim.metadata.step ?? state.step), tensors: optim.tensors });
       freeMoments();
-      sampler.setState(new Uint8Array(Buffer.from(state.samplerRng, 'base64')));
-      torch.setRngState(new Uint8Array(Buffer.from(state.defaultRng, 'base64')));
+      const own = rank !== undefined ? state.ranks : undefined;
+      const s = own?.sampler[rank!] ?? state.samplerRng;
+      const d = own?.default[rank!] ?? state.defaultRng;
+      sampler.setState(new Uint8Array(Buffer.from(s, 'base64')));
+      torch.setRngState(new Uint8Array(Buffer.from(d, 'base64')));
     },
     dispose() {
       freeMoments();

@@ -4,6 +4,7 @@
  * score of those images (scene parser), and understanding accuracy and format rate of greedy answers.
  */
 import * as torch from '../torch/index.js';
+import * as dist from '../torch/distributed.js';
 import { specsOf, type RewardRegistry } from '../rewards/index.js';
 import type { TrainConfig } from './config.js';
 import type { RLExample } from './data.js';
@@ -36,6 +37,51 @@ export function evaluateHeldOut(
   rewards: RewardRegistry,
   cfg: TrainConfig,
 ): HeldOutScores {
+  const r = heldOutRows(policy, examples, rewards, cfg);
+  return {
+    gen_reward: mean(r.genReward),
+    geneval: mean(r.geneval),
+    accuracy: mean(r.acc),
+    format: mean(r.fmt),
+    n: examples.length,
+  };
+}
+
+/**
+ * The same evaluation sharded over data-parallel ranks: rank r scores rows [r n / N, (r + 1) n / N) (the
+ * last shards one row shorter when N does not divide n), and the per-row scores are gathered, so every rank
+ * returns the scores of all n rows. The sampling noise of a row depends on its shard (each rank's generator
+ * starts from the same fixed seed), so the figures match one process's in distribution, not bit for bit.
+ */
+export function evaluateHeldOutSharded(
+  policy: Policy,
+  examples: readonly RLExample[],
+  rewards: RewardRegistry,
+  cfg: TrainConfig,
+  world: { rank: number; size: number },
+): HeldOutScores {
+  const per = Math.ceil(examples.length / world.size);
+  const shard = examples.slice(world.rank * per, (world.rank + 1) * per);
+  const r = heldOutRows(policy, shard, rewards, cfg);
+  // NaN pads a short shard: NaN is "cannot score" and every mean below leaves it out
+  const pad = (xs: number[]) => [...xs, ...Array<number>(per - xs.length).fill(NaN)];
+  const all = dist.allGatherNumbers([...pad(r.genReward), ...pad(r.geneval), ...pad(r.acc), ...pad(r.fmt)]);
+  const col = (k: number) => all.flatMap((row) => row.slice(k * per, (k + 1) * per));
+  return {
+    gen_reward: mean(col(0)),
+    geneval: mean(col(1)),
+    accuracy: mean(col(2)),
+    format: mean(col(3)),
+    n: examples.length,
+  };
+}
+
+function heldOutRows(
+  policy: Policy,
+  examples: readonly RLExample[],
+  rewards: RewardRegistry,
+  cfg: TrainConfig,
+): { genReward: number[]; geneval: number[]; acc: number[]; fmt: number[] } {
   const gen = new torch.Generator(12345);
   // the run's sampling, made greedy for answers and re-captions (images keep the run's CFG and temperature)
   const s: SamplingConfig = {
@@ -80,13 +126,7 @@ export function evaluateHeldOut(
       fmt.push(...rewards.score('text', [{ name: 'format' }], { samples: textSamples }).total);
     });
   }
-  return {
-    gen_reward: mean(genReward),
-    geneval: mean(geneval),
-    accuracy: mean(acc),
-    format: mean(fmt),
-    n: examples.length,
-  };
+  return { genReward, geneval, acc, fmt };
 }
 
 function mean(xs: readonly number[]): number {

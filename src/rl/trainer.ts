@@ -22,6 +22,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import * as dist from '../torch/distributed.js';
 import { loadULM, scoreImage, scoreText, imageGrid, writePNG } from '../model/index.js';
 import type { TextBatch, UnderstandingBatch } from '../model/index.js';
 import {
@@ -29,8 +30,10 @@ import {
   loadLpips,
   rewardExtraMetrics,
   type RewardRegistry,
+  type ScoredBatch,
   specsOf,
 } from '../rewards/index.js';
+import { UserError } from '../util/errors.js';
 import { Rng, deriveSeed } from '../world/rng.js';
 import type { TrainConfig } from './config.js';
 import { BatchStream, loadExamples, type RLExample } from './data.js';
@@ -41,7 +44,7 @@ import {
   unifiedLoss,
   type PolicyLossInput,
 } from './grpo.js';
-import { checkpointDir, saveTrainerCheckpoint } from './checkpoint.js';
+import { checkpointDir, saveTrainerCheckpoint, type RankRngStates } from './checkpoint.js';
 import { planRunDir, runFingerprint } from './run-dir.js';
 import { MetricsLog, type Metrics } from './metrics.js';
 import { progress as progressOf } from '../util/progress.js';
@@ -56,12 +59,12 @@ import {
   type SamplingConfig,
   type TextRollout,
 } from './rollout.js';
-import { evaluateHeldOut, type HeldOutScores } from './heldout.js';
+import { evaluateHeldOut, evaluateHeldOutSharded, type HeldOutScores } from './heldout.js';
 
 type Task = 't2i' | 'mm2t';
 
 /** Everything a step needs, built once per run. */
-interface Run {
+export interface Run {
   cfg: TrainConfig;
   policy: Policy;
   /** The frozen reference (the starting model) when beta > 0. */
@@ -72,6 +75,14 @@ interface Run {
   sampler: torch.Generator;
   rewards: RewardRegistry;
   sampling: SamplingConfig;
+  /** Data parallel: this process's rank and the number of ranks; null in a plain single-process run. */
+  world: World | null;
+}
+
+/** A data-parallel run's place: rank `rank` of `size` (docs/distributed.md). */
+export interface World {
+  rank: number;
+  size: number;
 }
 
 export interface TrainResult {
@@ -95,6 +106,10 @@ export function train(
 ): TrainResult {
   const t0 = Date.now();
   torch.applyDefaultThreads();
+  // data parallel when launched with torchrun's variables (corl train --nproc N, corl launch, torchrun)
+  const world = joinWorld();
+  if (world) checkShardable(cfg, world);
+  const lead = world === null || world.rank === 0;
   // the cheap checks first: the data (every row and image), then the folder, then the model
   const examples = loadExamples(cfg.data, { requireQuestion: cfg.tasks.includes('mm2t') });
   const heldOut =
@@ -102,45 +117,58 @@ export function train(
   const plan = planRunDir(cfg, opts);
   const resumed = plan.resumed;
   const start = resumed?.state.step ?? 0;
+  if (world) agreeOnStart(start, world);
   const finalModel = join(checkpointDir(cfg.out, cfg.steps), 'model');
   if (start === cfg.steps) {
     resumed!.dispose();
-    if (!opts.quiet) process.stderr.write(`train: ${cfg.out} is already complete (${cfg.steps} steps)\n`);
+    if (world) dist.destroyProcessGroup();
+    if (!opts.quiet && lead)
+      process.stderr.write(`train: ${cfg.out} is already complete (${cfg.steps} steps)\n`);
     return { out: cfg.out, model: finalModel, steps: cfg.steps, seconds: (Date.now() - t0) / 1000 };
   }
-  if (resumed === null) torch.manualSeed(cfg.seed);
+  // each rank its own random streams, derived from (seed, rank); one process keeps the seed itself
+  if (resumed === null) torch.manualSeed(world ? deriveSeed(cfg.seed, 'torch', world.rank) : cfg.seed);
 
   let run: Run;
   try {
-    run = buildRun(cfg, resumed?.loaded ?? loadULM(cfg.model), examples);
+    run = buildRun(cfg, resumed?.loaded ?? loadULM(cfg.model), examples, world);
   } catch (e) {
     resumed?.dispose();
     throw e;
   }
-  resumed?.restore(run.opt, run.sampler);
-  plan.commit();
-  writeFileSync(join(cfg.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  resumed?.restore(run.opt, run.sampler, world?.rank);
+  // rank 0's weights on every rank (DDP's start), and the sync point before rank 0 touches the folder
+  if (world) dist.broadcast([...run.policy.model.stateDict().values()], 0);
+  if (lead) {
+    plan.commit();
+    writeFileSync(join(cfg.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  }
   const fingerprint = runFingerprint(cfg);
 
-  const log = new MetricsLog(join(cfg.out, 'metrics.jsonl'));
-  log.open(resumed ? start : null);
+  const log = lead ? new MetricsLog(join(cfg.out, 'metrics.jsonl')) : null;
+  log?.open(resumed ? start : null);
   let before: HeldOutScores | undefined;
   if (heldOut && start === 0) before = evaluateAt(run, heldOut, log, 0);
 
-  const save = (step: number) =>
-    saveTrainerCheckpoint(
-      checkpointDir(cfg.out, step),
-      run.policy,
-      run.opt,
-      run.sampler,
-      step,
-      cfg,
-      fingerprint,
-    );
-  const progress = opts.quiet ? null : progressOf('train');
+  const save = (step: number) => {
+    // every rank's sampler and default-generator states, so a run resumes bit-exactly with the same world size
+    const rankRng = world ? gatherRngStates(run) : undefined;
+    if (lead)
+      saveTrainerCheckpoint(
+        checkpointDir(cfg.out, step),
+        run.policy,
+        run.opt,
+        run.sampler,
+        step,
+        cfg,
+        fingerprint,
+        rankRng,
+      );
+  };
+  const progress = opts.quiet || !lead ? null : progressOf('train');
   for (let step = start; step < cfg.steps; step++) {
     const m = trainStep(run, step);
-    if ((step + 1) % cfg.log_every === 0 || step + 1 === cfg.steps) log.write(m);
+    if (log && ((step + 1) % cfg.log_every === 0 || step + 1 === cfg.steps)) log.write(m);
     progress?.update(step + 1 - start, cfg.steps - start, `step ${step + 1}/${cfg.steps} | ${statusLine(m)}`);
     // before the checkpoint: a run resumed from checkpoint-s keeps the eval row of step s (MetricsLog.open)
     if (heldOut && cfg.eval_every > 0 && (step + 1) % cfg.eval_every === 0 && step + 1 < cfg.steps)
@@ -153,6 +181,11 @@ export function train(
   let after: HeldOutScores | undefined;
   if (heldOut) after = evaluateAt(run, heldOut, log, cfg.steps);
   disposeRun(run);
+  if (world) {
+    // no rank leaves while another may still need it (rank 0 writing the last checkpoint)
+    dist.barrier();
+    dist.destroyProcessGroup();
+  }
   return {
     out: cfg.out,
     model: finalModel,
@@ -169,22 +202,35 @@ export function train(
  * generator) are saved and restored around it all the same, so a run evaluated every N steps trains exactly
  * as one evaluated only before and after (test/rl/eval-every.test.ts).
  */
-function evaluateAt(run: Run, heldOut: readonly RLExample[], log: MetricsLog, step: number): HeldOutScores {
+function evaluateAt(
+  run: Run,
+  heldOut: readonly RLExample[],
+  log: MetricsLog | null,
+  step: number,
+): HeldOutScores {
   const t0 = performance.now();
   const sampler = run.sampler.getState();
   const defaultRng = torch.getRngState();
   let scores: HeldOutScores;
   try {
-    scores = evaluateHeldOut(run.policy, heldOut, run.rewards, run.cfg);
+    scores = run.world
+      ? evaluateHeldOutSharded(run.policy, heldOut, run.rewards, run.cfg, run.world)
+      : evaluateHeldOut(run.policy, heldOut, run.rewards, run.cfg);
   } finally {
     run.sampler.setState(sampler);
     torch.setRngState(defaultRng);
   }
-  log.write({ step, ...prefixed('eval/', scores), 'time/eval': (performance.now() - t0) / 1000 });
+  log?.write({ step, ...prefixed('eval/', scores), 'time/eval': (performance.now() - t0) / 1000 });
   return scores;
 }
 
-function buildRun(cfg: TrainConfig, loaded: ReturnType<typeof loadULM>, examples: RLExample[]): Run {
+/** The run's model, optimizer, data and samplers (exported for the data-parallel tests). */
+export function buildRun(
+  cfg: TrainConfig,
+  loaded: ReturnType<typeof loadULM>,
+  examples: RLExample[],
+  world: World | null = null,
+): Run {
   const policy: Policy = { model: loaded.model, tok: loaded.tokenizer };
   policy.model.requiresGrad_(false);
   const children = new Map(policy.model.namedChildren());
@@ -203,16 +249,19 @@ function buildRun(cfg: TrainConfig, loaded: ReturnType<typeof loadULM>, examples
     opt: new torch.optim.AdamW(params, { lr: cfg.lr, weightDecay: cfg.weight_decay }),
     schedule: torch.lr.scheduleByName(cfg.lr_schedule, cfg.steps, cfg.warmup_steps),
     data: new BatchStream(examples, cfg.batch_size, cfg.seed),
-    sampler: new torch.Generator(deriveSeed(cfg.seed, 'rl-sampler')),
+    sampler: new torch.Generator(
+      world ? deriveSeed(cfg.seed, 'rl-sampler', world.rank) : deriveSeed(cfg.seed, 'rl-sampler'),
+    ),
     rewards: createRewardRegistry({
       imageFallback: cfg.image_similarity,
       lpips: cfg.lpips ? loadLpips(cfg.lpips) : undefined,
     }),
     sampling: samplingConfig(cfg),
+    world,
   };
 }
 
-function disposeRun(run: Run): void {
+export function disposeRun(run: Run): void {
   run.opt.dispose();
   run.policy.model.dispose();
   run.ref?.model.dispose();
@@ -229,7 +278,9 @@ export function trainStep(run: Run, step: number): Metrics {
   const { cfg } = run;
   const G = cfg.num_generations;
   const tasks = activeTasks(cfg, step);
-  const examples = run.data.batch(step);
+  // data parallel: this rank's contiguous share of the step's prompts (whole groups: the G samples of a
+  // prompt stay on one rank); rewards and advantages are gathered, so group and batch statistics are global
+  const examples = shardOf(run.data.batch(step), run.world);
   const t0 = performance.now();
   return torch.tidy(() => {
     // 1. rollout
@@ -245,34 +296,182 @@ export function trainStep(run: Run, step: number): Metrics {
     const rewards = scoreRollout(run, examples, images, answers);
     const t2 = performance.now();
 
-    // 3. advantages
-    const adv = advantages(run, step, rewards);
-
-    // 4. policy update
-    const lr = cfg.lr * run.schedule(step);
-    run.opt.lr = lr;
-    const update = policyUpdate(run, images, answers, adv);
+    // 3. advantages and 4. the policy update
+    const { adv, lr, update } = updateFromRewards(run, step, images, answers, rewards, examples.length);
     const t3 = performance.now();
 
-    if (cfg.sample_every > 0 && (step + 1) % cfg.sample_every === 0)
+    // samples: rank 0's share of the batch
+    if (cfg.sample_every > 0 && (step + 1) % cfg.sample_every === 0 && (run.world?.rank ?? 0) === 0)
       writeSamples(run, step + 1, examples, images, answers);
+    const times = maxOverRanks(run.world, [
+      (t1 - t0) / 1000,
+      (t2 - t1) / 1000,
+      (t3 - t2) / 1000,
+      (t3 - t0) / 1000,
+    ]);
     return {
       step: step + 1,
       lr,
       ...rewards.metrics,
       ...adv.metrics,
       ...update,
-      ...(images ? { 't2i/entropy': images.samplerLogp.mean().neg().item() } : {}),
-      ...(answers ? textStats(answers) : {}),
-      'time/rollout': (t1 - t0) / 1000,
-      'time/reward': (t2 - t1) / 1000,
-      'time/update': (t3 - t2) / 1000,
-      step_time: (t3 - t0) / 1000,
+      ...(images ? { 't2i/entropy': imageEntropy(images, run.world) } : {}),
+      ...(answers ? textStats(answers, run.world) : {}),
+      'time/rollout': times[0]!,
+      'time/reward': times[1]!,
+      'time/update': times[2]!,
+      step_time: times[3]!,
     };
   });
 }
 
-interface StepRewards {
+// ---------------------------------------------------------------------------------------------------------
+// Data parallel (docs/distributed.md). With `world` null every helper here is the identity, so a single
+// process computes exactly what it did before data parallelism existed.
+// ---------------------------------------------------------------------------------------------------------
+
+/** Joins the process group named by torchrun's variables (WORLD_SIZE > 1), or the one already joined. */
+function joinWorld(): World | null {
+  if (dist.isInitialized()) {
+    const size = dist.getWorldSize();
+    return size > 1 ? { rank: dist.getRank(), size } : null;
+  }
+  const env = dist.launchEnv();
+  if (env === null || env.worldSize === 1) return null;
+  // a launched worker never outlives its launcher (corl train --nproc / corl launch)
+  if (process.env.CORL_LAUNCHER_PID !== undefined && Number(process.env.CORL_LAUNCHER_PID) === process.ppid)
+    dist.dieWithParent();
+  dist.initProcessGroup({
+    backend: 'gloo',
+    rank: env.rank,
+    worldSize: env.worldSize,
+    initMethod: `tcp://${env.masterAddr}:${env.masterPort}`,
+    timeoutMs: dist.timeoutFromEnv(),
+  });
+  return { rank: env.rank, size: env.worldSize };
+}
+
+/** Each rank must get whole micro-batches of whole prompt groups. */
+export function checkShardable(cfg: TrainConfig, world: World): void {
+  const per = cfg.batch_size / world.size;
+  if (!Number.isInteger(per) || per % cfg.micro_batch_size !== 0)
+    throw new UserError(
+      `batch_size ${cfg.batch_size} does not split into ${world.size} ranks of whole micro-batches of ${cfg.micro_batch_size} prompts: ` +
+        `batch_size must be a multiple of ranks x micro_batch_size (${world.size * cfg.micro_batch_size})`,
+    );
+}
+
+/** Every rank must resume from the same step (they read the same folder; a damaged checkpoint seen by one). */
+function agreeOnStart(start: number, world: World): void {
+  const starts = dist.allGatherNumbers([start]).map((r) => r[0]!);
+  if (starts.some((s) => s !== start))
+    throw new UserError(
+      `the ranks would resume from different steps (${starts.join(', ')}): is ${world.size}-way storage shared and intact?`,
+    );
+}
+
+/** Rank r's contiguous share of the batch: prompts [r P / N, (r + 1) P / N). */
+export function shardOf<T>(batch: readonly T[], world: World | null): T[] {
+  if (world === null) return batch as T[];
+  const per = batch.length / world.size;
+  return batch.slice(world.rank * per, (world.rank + 1) * per);
+}
+
+/** This rank's rows of the batch's advantages (the batch is rank-major, as shardOf splits it). */
+function localAdvantages(adv: StepAdvantages, world: World | null, rows: number): StepAdvantages {
+  if (world === null) return adv;
+  const cut = (a: number[] | null) => a && a.slice(world.rank * rows, (world.rank + 1) * rows);
+  return { t2i: cut(adv.t2i), mm2t: cut(adv.mm2t), metrics: adv.metrics };
+}
+
+/** One scored batch from every rank's share, in rank order: the whole batch's rewards on every rank. */
+function gatherScored(s: ScoredBatch, world: World | null): ScoredBatch {
+  if (world === null) return s;
+  const n = s.total.length;
+  const fns = Object.keys(s.byFn);
+  const parts = Object.entries(s.parts).flatMap(([fn, ps]) => Object.keys(ps).map((p) => [fn, p] as const));
+  const nans = Object.keys(s.nanCount);
+  const flat = [
+    ...s.total,
+    ...fns.flatMap((fn) => s.byFn[fn]!),
+    ...parts.flatMap(([fn, p]) => s.parts[fn]![p]!),
+    ...nans.map((fn) => s.nanCount[fn]!),
+    s.partial,
+  ];
+  const all = dist.allGatherNumbers(flat);
+  const column = (k: number) => all.flatMap((r) => r.slice(k * n, (k + 1) * n));
+  const out: ScoredBatch = {
+    ...s,
+    total: column(0),
+    byFn: Object.fromEntries(fns.map((fn, i) => [fn, column(1 + i)])),
+    parts: {},
+    nanCount: Object.fromEntries(
+      nans.map((fn, i) => [fn, all.reduce((a, r) => a + r[(1 + fns.length + parts.length) * n + i]!, 0)]),
+    ),
+    partial: all.reduce((a, r) => a + r[r.length - 1]!, 0),
+  };
+  parts.forEach(([fn, p], i) => ((out.parts[fn] ??= {})[p] = column(1 + fns.length + i)));
+  return out;
+}
+
+/** Elementwise maximum over ranks (timings: a step takes as long as its slowest rank). */
+function maxOverRanks(world: World | null, xs: number[]): number[] {
+  if (world === null) return xs;
+  const t = torch.tensor(xs, { dtype: 'float64' });
+  dist.allReduce(t, 'max');
+  return t.toArray();
+}
+
+/** Sums over ranks. */
+function sumOverRanks(world: World | null, xs: number[]): number[] {
+  if (world === null) return xs;
+  const t = torch.tensor(xs, { dtype: 'float64' });
+  dist.allReduce(t, 'sum');
+  return t.toArray();
+}
+
+/** Every rank's sampler and default-generator state (base64), in rank order, for the checkpoint. */
+function gatherRngStates(run: Run): RankRngStates {
+  return torch.tidy(() => {
+    const both = (a: Uint8Array, b: Uint8Array) => torch.tensor(Array.from([...a, ...b]), { dtype: 'uint8' });
+    const sampler = run.sampler.getState();
+    const def = torch.getRngState();
+    const rows = dist.allGather(both(sampler, def)).map((t) => t.data() as Uint8Array);
+    return {
+      sampler: rows.map((r) => Buffer.from(r.subarray(0, sampler.length)).toString('base64')),
+      default: rows.map((r) => Buffer.from(r.subarray(sampler.length)).toString('base64')),
+    };
+  });
+}
+
+/** -mean log-prob of the sampled image tokens over the whole batch (every rank holds as many). */
+function imageEntropy(images: ImageRollout, world: World | null): number {
+  const [sum, n] = sumOverRanks(world, [images.samplerLogp.sum().item(), images.samplerLogp.numel]);
+  return world === null ? images.samplerLogp.mean().neg().item() : -sum! / n!;
+}
+
+/**
+ * Steps 3 and 4 of a GRPO step on a rollout already scored: the advantages over the whole batch (`rewards`
+ * holds every rank's, in rank order), this rank's rows of them, and one policy update on this rank's
+ * `prompts` prompts of the rollout. Exported for the data-parallel equivalence test.
+ */
+export function updateFromRewards(
+  run: Run,
+  step: number,
+  images: ImageRollout | null,
+  answers: TextRollout | null,
+  rewards: StepRewards,
+  prompts: number,
+): { adv: StepAdvantages; lr: number; update: Metrics } {
+  const { cfg } = run;
+  const adv = localAdvantages(advantages(run, step, rewards), run.world, prompts * cfg.num_generations);
+  const lr = cfg.lr * run.schedule(step);
+  run.opt.lr = lr;
+  const update = policyUpdate(run, images, answers, adv, prompts);
+  return { adv, lr, update };
+}
+
+export interface StepRewards {
   t2i: number[] | null;
   mm2t: number[] | null;
   metrics: Metrics;
@@ -304,7 +503,10 @@ function scoreRollout(
       recaption: recaps[i],
       spec: examples[Math.floor(i / G)]!.spec,
     }));
-    const scored = run.rewards.score('image', specsOf(run.cfg.rewards.image), { samples, hidden });
+    const scored = gatherScored(
+      run.rewards.score('image', specsOf(run.cfg.rewards.image), { samples, hidden }),
+      run.world,
+    );
     t2i = scored.total;
     Object.assign(
       metrics,
@@ -316,7 +518,10 @@ function scoreRollout(
       const e = examples[Math.floor(i / G)]!;
       return { completion, qa_solution: e.qaSolution, qa_type: e.qaType, qa_problem: e.qaProblem };
     });
-    const scored = run.rewards.score('text', specsOf(run.cfg.rewards.text), { samples });
+    const scored = gatherScored(
+      run.rewards.score('text', specsOf(run.cfg.rewards.text), { samples }),
+      run.world,
+    );
     mm2t = scored.total;
     Object.assign(
       metrics,
@@ -326,7 +531,7 @@ function scoreRollout(
   return { t2i, mm2t, metrics };
 }
 
-interface StepAdvantages {
+export interface StepAdvantages {
   t2i: number[] | null;
   mm2t: number[] | null;
   metrics: Metrics;
@@ -461,11 +666,15 @@ function policyUpdate(
   images: ImageRollout | null,
   answers: TextRollout | null,
   adv: StepAdvantages,
+  prompts: number,
 ): Metrics {
   const { cfg } = run;
   const rowsPer = cfg.micro_batch_size * cfg.num_generations;
+  // the loss of the whole batch is the mean of its micro-batch losses: each rank backpropagates its own
+  // micro-batches divided by the global count, and the gradients are summed over ranks (= one process)
   const micro = cfg.batch_size / cfg.micro_batch_size;
-  const slices = Array.from({ length: micro }, (_, k) => ({ start: k * rowsPer, len: rowsPer }));
+  const local = prompts / cfg.micro_batch_size;
+  const slices = Array.from({ length: local }, (_, k) => ({ start: k * rowsPer, len: rowsPer }));
   const metrics: Record<string, number[]> = {};
   const add = (m: Record<string, number>) => {
     for (const [k, v] of Object.entries(m)) (metrics[k] ??= []).push(v);
@@ -481,6 +690,7 @@ function policyUpdate(
           .backward();
       }),
     );
+    if (run.world) dist.allReduceGradients(run.opt.params, 'sum');
     gradNorm = torch.optim.clipGradNorm(run.opt.params, cfg.max_grad_norm);
     run.opt.step();
   }
@@ -489,8 +699,23 @@ function policyUpdate(
     frozen.flatMap((f) => [f.oldImg, f.oldTxt, f.refImg, f.refTxt].filter((t) => t !== undefined)),
   );
   const avg: Metrics = { grad_norm: gradNorm };
-  for (const [k, vs] of Object.entries(metrics)) avg[k] = mean(vs);
+  for (const [k, vs] of Object.entries(gatherLists(metrics, run.world))) avg[k] = mean(vs);
   return avg;
+}
+
+/** Every rank's per-micro-batch metric values, concatenated (each rank has the same keys and counts). */
+function gatherLists(m: Record<string, number[]>, world: World | null): Record<string, number[]> {
+  if (world === null) return m;
+  const keys = Object.keys(m).sort();
+  const all = dist.allGatherNumbers(keys.flatMap((k) => m[k]!));
+  const out: Record<string, number[]> = {};
+  let off = 0;
+  for (const k of keys) {
+    const n = m[k]!.length;
+    out[k] = all.flatMap((r) => r.slice(off, off + n));
+    off += n;
+  }
+  return out;
 }
 
 function rowsOf<B extends TextBatch | UnderstandingBatch>(b: B, start: number, len: number): B {
@@ -542,8 +767,16 @@ function writeSamples(
 }
 
 /** Completion length and a Monte-Carlo entropy estimate (-mean log-prob of the sampled tokens). */
-function textStats(a: TextRollout): Metrics {
+function textStats(a: TextRollout, world: World | null = null): Metrics {
   const m = a.mask.float();
+  if (world !== null) {
+    const [tokens, rows, logp] = sumOverRanks(world, [
+      m.sum().item(),
+      m.size(0),
+      a.samplerLogp.mul(m).sum().item(),
+    ]);
+    return { 'mm2t/completions/mean_length': tokens! / rows!, 'mm2t/entropy': -logp! / Math.max(tokens!, 1) };
+  }
   return {
     'mm2t/completions/mean_length': m.sum(1).mean().item(),
     'mm2t/entropy': a.samplerLogp.mul(m).sum().div(m.sum().clamp(1, null)).neg().item(),

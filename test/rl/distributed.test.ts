@@ -1,0 +1,225 @@
+/**
+ * Data-parallel GRPO over Gloo on 127.0.0.1: one update of 2 ranks equals one update of 1 process on the same
+ * rollout (parameters and gradient norm within 1e-6 relative); a 2-rank tiny run through `corl train --nproc 2`
+ * end to end; a killed rank and a hung rank end the run with a message naming a rank and its last line, and
+ * leave no process behind.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as torch from '../../src/torch/index.js';
+import { freePort } from '../../src/torch/distributed-launch.js';
+import { makeFixture, writeConfig } from './fixture.js';
+
+const fx = makeFixture();
+const CLI = join(import.meta.dirname, '..', '..', 'bin', 'corl.js');
+const WORKER = join(import.meta.dirname, 'dp-worker.ts');
+const ENV = { ...process.env, CORL_THREADS: '1', CORL_BLAS_THREADS: '1' };
+
+function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The launcher's worker processes (children of `pid`), with their RANK. */
+function workers(pid: number): { pid: number; rank: number }[] {
+  const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
+  return r.stdout
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((p) => p > 0)
+    .map((p) => {
+      let env = '';
+      try {
+        env = readFileSync(`/proc/${p}/environ`, 'utf8');
+      } catch {
+        /* gone already */
+      }
+      const m = /(?:^|\0)RANK=(\d+)/.exec(env);
+      return { pid: p, rank: m ? Number(m[1]) : -1 };
+    });
+}
+
+function relDiff(a: number[], b: number[]): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / den;
+}
+
+test('one update of 2 ranks equals one update of 1 process on the same rollout', async () => {
+  // 4 prompts x 2 generations, micro-batches of 1 prompt: 2 accumulated micro-batches per rank
+  const cfg = writeConfig(fx, 'equiv', { batch_size: 4, max_grad_norm: 1000 });
+  const single = join(fx.dir, 'equiv-single');
+  const dp = join(fx.dir, 'equiv-dp');
+  const one = await run(['--import', 'tsx', WORKER, cfg, single]);
+  assert.equal(one.code, 0, one.err);
+  const port = await freePort();
+  const ranks = await Promise.all(
+    [0, 1].map((r) => run(['--import', 'tsx', WORKER, cfg, dp, String(r), '2', `tcp://127.0.0.1:${port}`])),
+  );
+  for (const r of ranks) assert.equal(r.code, 0, r.err);
+
+  const a = torch.safetensors.loadSafetensors(`${single}.safetensors`).tensors;
+  const b = torch.safetensors.loadSafetensors(`${dp}.safetensors`).tensors;
+  const base = torch.safetensors.loadSafetensors(join(fx.model, 'model.safetensors')).tensors;
+  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+  let moved = 0;
+  for (const [name, t] of a) {
+    const x = t.toArray();
+    const y = b.get(name)!.toArray();
+    const d = relDiff(y, x);
+    assert.ok(d <= 1e-6, `${name}: 2 ranks differ from 1 process by ${d} (relative)`);
+    const b0 = base.get(name);
+    if (b0) moved = Math.max(moved, relDiff(x, b0.toArray()));
+  }
+  assert.ok(moved > 1e-4, `the update moved the parameters (by ${moved} relative)`);
+  torch.dispose([...a.values(), ...b.values(), ...base.values()]);
+
+  const ma = JSON.parse(readFileSync(`${single}.json`, 'utf8')) as Record<string, number>;
+  const mb = JSON.parse(readFileSync(`${dp}.json`, 'utf8')) as Record<string, number>;
+  // the gradient norm is scale-sensitive where AdamW's first step is not: it checks the normalisation
+  assert.ok(ma.grad_norm! > 0);
+  assert.ok(
+    Math.abs(mb.grad_norm! - ma.grad_norm!) <= 1e-6 * ma.grad_norm!,
+    `grad_norm ${mb.grad_norm} vs ${ma.grad_norm}`,
+  );
+  for (const k of ['loss', 't2i/loss', 'mm2t/loss', 'mm2t/num_tokens'])
+    assert.ok(
+      Math.abs(mb[k]! - ma[k]!) <= 1e-6 * Math.max(1, Math.abs(ma[k]!)),
+      `${k}: ${mb[k]} vs ${ma[k]}`,
+    );
+});
+
+test('corl train --nproc 2: a tiny 2-rank run end to end, rank 0 alone writing metrics, samples and checkpoints', async () => {
+  const cfg = writeConfig(fx, 'dp2', { eval_data: fx.test, eval_rows: 3 });
+  const out = join(fx.dir, 'dp2');
+  const r = await run([CLI, 'train', '--config', cfg, '--nproc', '2', '--json']);
+  assert.equal(r.code, 0, r.err);
+  assert.doesNotMatch(r.err, /\[rank 1\].*error/);
+  const result = JSON.parse(r.out.trim().split('\n').pop()!) as { steps: number; after?: { n: number } };
+  assert.equal(result.steps, 4);
+  assert.equal(result.after?.n, 3, 'the held-out evaluation covers all rows across the ranks');
+  const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number | null>);
+  const steps = rows.filter((m) => m.step_time !== undefined);
+  assert.deepEqual(
+    steps.map((m) => m.step),
+    [1, 2, 3, 4],
+    'one metrics row per step: rank 0 alone writes',
+  );
+  for (const key of [
+    't2i/reward',
+    'mm2t/reward',
+    'reward',
+    'grad_norm',
+    't2i/entropy',
+    'mm2t/entropy',
+    'loss',
+  ])
+    assert.ok(key in steps[0]!, `metric ${key} missing`);
+  assert.equal(steps[0]!['t2i/ratio_mean'], 1);
+  assert.ok(existsSync(join(out, 'samples', 'step-2', 'images.png')));
+  assert.ok(existsSync(join(out, 'checkpoint-4', 'model', 'model.safetensors')));
+  const state = JSON.parse(readFileSync(join(out, 'checkpoint-2', 'trainer_state.json'), 'utf8')) as {
+    ranks?: { sampler: string[]; default: string[] };
+  };
+  assert.equal(state.ranks?.sampler.length, 2, 'every rank s generator state is saved');
+  assert.notEqual(
+    state.ranks!.sampler[0],
+    state.ranks!.sampler[1],
+    'the ranks sample from different streams',
+  );
+  assert.deepEqual(
+    readdirSync(out).filter((n) => n.includes('.tmp')),
+    [],
+  );
+});
+
+test('a bad split is one clear line before any worker starts', async () => {
+  const cfg = writeConfig(fx, 'dp-bad', { batch_size: 3 });
+  const r = await run([CLI, 'train', '--config', cfg, '--nproc', '2']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /^corl: error: batch_size 3 does not split into 2 ranks/m);
+  assert.equal(r.err.trim().split('\n').length, 1);
+});
+
+async function runUntilStep(name: string, extraEnv: NodeJS.ProcessEnv) {
+  const cfg = writeConfig(fx, name, { steps: 400, save_every: 0, sample_every: 0, log_every: 1 });
+  const out = join(fx.dir, name);
+  const child = spawn(process.execPath, [CLI, 'train', '--config', cfg, '--nproc', '2'], {
+    env: { ...ENV, ...extraEnv },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  // wait for a logged step: both ranks are in the training loop
+  const t0 = Date.now();
+  while (!(
+    existsSync(join(out, 'metrics.jsonl')) &&
+    readFileSync(join(out, 'metrics.jsonl'), 'utf8').includes('"step":2')
+  )) {
+    if (Date.now() - t0 > 60_000) throw new Error(`the run did not reach step 2: ${err}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const ws = workers(child.pid!);
+  assert.equal(ws.length, 2);
+  return { child, done, ws, err: () => err };
+}
+
+test('a killed rank ends the whole run: non-zero exit, the rank and its last line named, no process left', async () => {
+  const { done, ws, err } = await runUntilStep('dp-kill', {});
+  const victim = ws.find((w) => w.rank === 1)!;
+  const t0 = Date.now();
+  process.kill(victim.pid, 'SIGKILL');
+  const code = await done;
+  assert.notEqual(code, 0);
+  assert.ok(Date.now() - t0 < 60_000);
+  assert.match(
+    err(),
+    /corl: error: rank 1 was killed by SIGKILL; (its last line: .*|it printed nothing); the other ranks were stopped/,
+  );
+  await new Promise((r) => setTimeout(r, 200));
+  for (const w of ws) assert.equal(alive(w.pid), false, `worker ${w.pid} (rank ${w.rank}) is gone`);
+});
+
+test('a hung rank ends the whole run within the collective timeout', async () => {
+  const { done, ws, err } = await runUntilStep('dp-hang', { CORL_DIST_TIMEOUT_MS: '4000' });
+  const victim = ws.find((w) => w.rank === 1)!;
+  const t0 = Date.now();
+  process.kill(victim.pid, 'SIGSTOP');
+  const code = await done;
+  const took = Date.now() - t0;
+  assert.notEqual(code, 0);
+  assert.ok(took < 30_000, `took ${took} ms`);
+  assert.match(
+    err(),
+    /corl: error: rank 0 exited with code \d+; its last line: .*timed out after 4000 ms on rank 0 of 2/,
+  );
+  assert.match(err(), /rank 1's last line:/);
+  await new Promise((r) => setTimeout(r, 200));
+  for (const w of ws) assert.equal(alive(w.pid), false, `worker ${w.pid} (rank ${w.rank}) is gone`);
+});
