@@ -14,6 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import os from 'node:os';
+import { DEFAULT_TIMEOUT_MS } from './distributed.js';
 
 /** A free TCP port on 127.0.0.1 (asked of the kernel; free when this returns). */
 export function freePort(): Promise<number> {
@@ -39,6 +40,11 @@ export interface LaunchOptions {
   masterPort: number;
   /** After the first failure, how long the others get to exit on SIGTERM before SIGKILL. Default 5000 ms. */
   killGraceMs?: number;
+  /**
+   * Once a worker has finished cleanly, how long the others get to finish too before they count as hung and
+   * the run is stopped. Default DEFAULT_TIMEOUT_MS (60 s): the workers' own collectives time out sooner.
+   */
+  finishGraceMs?: number;
   /** Extra environment for the workers. */
   env?: NodeJS.ProcessEnv;
   /** Where output goes (default process.stdout / process.stderr). */
@@ -77,7 +83,12 @@ export function workerThreads(
 }
 
 function describe(f: RankFailure): string {
-  const how = f.signal !== null ? `was killed by ${f.signal}` : `exited with code ${String(f.code)}`;
+  const how =
+    f.signal !== null
+      ? `was killed by ${f.signal}`
+      : f.code === null
+        ? 'did not finish'
+        : `exited with code ${String(f.code)}`;
   const last = f.lastLine === '' ? 'it printed nothing' : `its last line: ${f.lastLine}`;
   return `rank ${f.rank} ${how}; ${last}`;
 }
@@ -88,6 +99,8 @@ export function launch(o: LaunchOptions): Promise<LaunchResult> {
   const out = o.stdout ?? process.stdout;
   const err = o.stderr ?? process.stderr;
   const grace = o.killGraceMs ?? 5000;
+  const finishGrace = o.finishGraceMs ?? DEFAULT_TIMEOUT_MS;
+  let finishTimer: NodeJS.Timeout | undefined;
   const lastLines = new Map<number, string>();
   const children: { rank: number; child: ChildProcess; done: boolean }[] = [];
   let failure: RankFailure | undefined;
@@ -160,8 +173,22 @@ export function launch(o: LaunchOptions): Promise<LaunchResult> {
           failure = { rank, code, signal, lastLine: lastLines.get(rank) ?? '' };
           stopAll('SIGTERM');
         }
+        if (running > 0 && failure === undefined && finishTimer === undefined)
+          // a worker is done: the rest must follow within the grace, or the first one left is hung
+          finishTimer = setTimeout(() => {
+            const hung = children.find((c) => !c.done);
+            if (hung === undefined || failure !== undefined) return;
+            failure = {
+              rank: hung.rank,
+              code: null,
+              signal: null,
+              lastLine: `${lastLines.get(hung.rank) ?? ''} (still running ${finishGrace} ms after rank ${rank} finished: hung)`,
+            };
+            stopAll('SIGTERM');
+          }, finishGrace);
         if (running > 0) return;
         if (killTimer !== undefined) clearTimeout(killTimer);
+        if (finishTimer !== undefined) clearTimeout(finishTimer);
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         if (failure === undefined) {

@@ -223,3 +223,96 @@ test('a hung rank ends the whole run within the collective timeout', async () =>
   await new Promise((r) => setTimeout(r, 200));
   for (const w of ws) assert.equal(alive(w.pid), false, `worker ${w.pid} (rank ${w.rank}) is gone`);
 });
+
+test('corl launch --nnodes 2 on 127.0.0.1: two "nodes" of one worker each train as one run', async () => {
+  const cfg = writeConfig(fx, 'dp-nodes', { steps: 2, save_every: 0, sample_every: 0 });
+  const out = join(fx.dir, 'dp-nodes');
+  const port = await freePort();
+  const node = (r: number) =>
+    run([
+      CLI,
+      'launch',
+      '--nnodes',
+      '2',
+      '--node-rank',
+      String(r),
+      '--nproc-per-node',
+      '1',
+      '--master-addr',
+      '127.0.0.1',
+      '--master-port',
+      String(port),
+      '--',
+      'train',
+      '--config',
+      cfg,
+    ]);
+  const [n0, n1] = await Promise.all([node(0), node(1)]);
+  assert.equal(n0.code, 0, n0.err);
+  assert.equal(n1.code, 0, n1.err);
+  assert.match(n0.out, /trained 2 steps/);
+  assert.equal(n1.out.trim(), '', 'rank 1 reports nothing');
+  const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n');
+  assert.equal(steps.length, 2);
+  assert.ok(existsSync(join(out, 'checkpoint-2', 'model', 'model.safetensors')));
+  // a multi-node launch without a port is one clear line
+  const bad = await run([
+    CLI,
+    'launch',
+    '--nnodes',
+    '2',
+    '--nproc-per-node',
+    '1',
+    '--',
+    'train',
+    '--config',
+    cfg,
+  ]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /^corl: error: --master-port is required with --nnodes > 1/m);
+});
+
+test('a killed launcher takes its workers with it, and --resume --nproc 2 ends bit-identical to an uninterrupted run', async () => {
+  const full = writeConfig(fx, 'dp-full', { save_every: 2, sample_every: 0 });
+  const killed = writeConfig(fx, 'dp-killed', { save_every: 2, sample_every: 0 });
+  const a = await run([CLI, 'train', '--config', full, '--nproc', '2']);
+  assert.equal(a.code, 0, a.err);
+
+  const out = join(fx.dir, 'dp-killed');
+  const child = spawn(process.execPath, [CLI, 'train', '--config', killed, '--nproc', '2'], {
+    env: ENV,
+    stdio: 'ignore',
+  });
+  const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const t0 = Date.now();
+  let ws: { pid: number; rank: number }[] = [];
+  while (!existsSync(join(out, 'checkpoint-2', 'trainer_state.json'))) {
+    if (ws.length < 2) ws = workers(child.pid!);
+    if (Date.now() - t0 > 60_000) throw new Error('no checkpoint-2');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  child.kill('SIGKILL');
+  await done;
+  assert.equal(ws.length, 2);
+  const t1 = Date.now();
+  while (ws.some((w) => alive(w.pid)) && Date.now() - t1 < 10_000)
+    await new Promise((r) => setTimeout(r, 50));
+  for (const w of ws)
+    assert.equal(alive(w.pid), false, `worker ${w.pid} (rank ${w.rank}) outlived its launcher`);
+
+  const b = await run([CLI, 'train', '--config', killed, '--nproc', '2', '--resume']);
+  assert.equal(b.code, 0, b.err);
+  const fa = readFileSync(join(fx.dir, 'dp-full', 'checkpoint-4', 'model', 'model.safetensors'));
+  const fb = readFileSync(join(out, 'checkpoint-4', 'model', 'model.safetensors'));
+  assert.ok(fa.equals(fb), 'the resumed 2-rank run ends with the same weights, byte for byte');
+  const rows = (dir: string) =>
+    readFileSync(join(fx.dir, dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const m = JSON.parse(l) as Record<string, unknown>;
+        for (const k of Object.keys(m)) if (k.startsWith('time/') || k === 'step_time') delete m[k];
+        return m;
+      });
+  assert.deepEqual(rows('dp-killed'), rows('dp-full'));
+});
