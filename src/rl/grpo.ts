@@ -240,6 +240,21 @@ export type Aggregation = 'token-mean' | 'seq-mean-token-mean' | 'dr_grpo';
  */
 export type KlEstimator = 'k1' | 'k3';
 
+/**
+ * The denominators of an aggregation taken over more rows than this call sees (data parallel: a micro-batch
+ * split across ranks). With them, each rank's loss is its share of the whole micro-batch's loss, and the
+ * shares sum to the loss one process computes on all the rows:
+ * - `tokens`: sum of the mask over all rows (`token-mean`);
+ * - `sequences`: rows with at least one active token, over all rows (`seq-mean-token-mean`);
+ * - `rows`: all rows (`dr_grpo`'s B).
+ * Each is clamped to at least 1, as the local ones are.
+ */
+export interface LossDenominators {
+  tokens: number;
+  sequences: number;
+  rows: number;
+}
+
 export interface PolicyLossInput {
   /** Log-probs of the sampled tokens under the current policy, [B, L], with grad. */
   logp: Tensor;
@@ -263,6 +278,8 @@ export interface PolicyLossInput {
   aggregation?: Aggregation;
   /** The constant length of `dr_grpo` (max_completion_length). Default L. */
   maxLen?: number;
+  /** Denominators over all the rows of the batch when this call sees only some of them (data parallel). */
+  denominators?: LossDenominators;
 }
 
 export interface PolicyMetrics {
@@ -316,23 +333,26 @@ export function aggregateLoss(
   mask: Tensor,
   aggregation: Aggregation,
   maxLen?: number,
+  denominators?: LossDenominators,
 ): Tensor {
   return torch.tidy(() => {
     const masked = perToken.mul(mask);
+    const d = denominators;
     switch (aggregation) {
       case 'token-mean':
-        return masked.sum().div(mask.sum().clamp(1));
+        return d ? masked.sum().div(Math.max(d.tokens, 1)) : masked.sum().div(mask.sum().clamp(1));
       case 'seq-mean-token-mean': {
         const count = mask.sum(1);
         const seqLoss = masked.sum(1).div(count.clamp(1));
         const live = count.gt(0).to(seqLoss.dtype);
-        return seqLoss.mul(live).sum().div(live.sum().clamp(1));
+        const kept = seqLoss.mul(live).sum();
+        return d ? kept.div(Math.max(d.sequences, 1)) : kept.div(live.sum().clamp(1));
       }
       case 'dr_grpo': {
         const [B, L] = perToken.shape as [number, number];
         const len = maxLen ?? L;
         if (!(len > 0)) throw new RangeError(`dr_grpo: maxLen must be positive, got ${len}`);
-        return masked.sum().div(B * len);
+        return masked.sum().div((d ? d.rows : B) * len);
       }
     }
   });
@@ -391,7 +411,7 @@ export function policyLoss(input: PolicyLossInput): PolicyLossResult {
     let perToken = surr1.minimum(surr2).neg();
     const kl = input.refLogp !== undefined ? klPerToken(logp, up(input.refLogp), klKind) : undefined;
     if (beta !== 0 && kl !== undefined) perToken = perToken.add(kl.mul(beta));
-    const loss = aggregateLoss(perToken, mask, aggregation, input.maxLen);
+    const loss = aggregateLoss(perToken, mask, aggregation, input.maxLen, input.denominators);
 
     const metrics = torch.noGrad((): PolicyMetrics => {
       const r = ratio.detach();

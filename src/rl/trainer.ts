@@ -42,6 +42,7 @@ import {
   jointAdvantages,
   rewardMetrics,
   unifiedLoss,
+  type LossDenominators,
   type PolicyLossInput,
 } from './grpo.js';
 import { checkpointDir, saveTrainerCheckpoint, type RankRngStates } from './checkpoint.js';
@@ -75,14 +76,33 @@ export interface Run {
   sampler: torch.Generator;
   rewards: RewardRegistry;
   sampling: SamplingConfig;
-  /** Data parallel: this process's rank and the number of ranks; null in a plain single-process run. */
-  world: World | null;
+  /** Data parallel: this process's rank and share of every batch; null in a plain single-process run. */
+  world: Shard | null;
 }
 
 /** A data-parallel run's place: rank `rank` of `size` (docs/distributed.md). */
 export interface World {
   rank: number;
   size: number;
+}
+
+/**
+ * How a batch of P prompts is split over the ranks (the same every step). The prompts are cut into the
+ * micro-batches of one process (micro_batch_size prompts each, in batch order), and either
+ * - each rank takes whole micro-batches: rank r the contiguous block of P / N prompts (when P / N is a
+ *   multiple of micro_batch_size), or
+ * - every micro-batch is split: rank r takes its r-th slice of micro_batch_size / N prompts of each (when N
+ *   divides micro_batch_size; the default stage 1 has one micro-batch of the whole batch).
+ * A prompt's G samples always stay on one rank. Either way one process's micro-batches are kept, so with
+ * the loss normalised by each micro-batch's global counts, the gradients summed over ranks are one process's.
+ */
+export interface Shard extends World {
+  /** Every rank's prompts (indices into the batch), in its local order. */
+  prompts: number[][];
+  /** Prompts per local micro-batch. */
+  microPrompts: number;
+  /** Local micro-batch k is (a slice of) micro-batch micro[k] of one process. */
+  micro: number[];
 }
 
 export interface TrainResult {
@@ -257,7 +277,7 @@ export function buildRun(
       lpips: cfg.lpips ? loadLpips(cfg.lpips) : undefined,
     }),
     sampling: samplingConfig(cfg),
-    world,
+    world: world ? shardLayout(cfg, world) : null,
   };
 }
 
@@ -351,14 +371,39 @@ function joinWorld(): World | null {
   return { rank: env.rank, size: env.worldSize };
 }
 
-/** Each rank must get whole micro-batches of whole prompt groups. */
+/** The split of every batch over the ranks (see Shard); a config that does not split is one clear line. */
+export function shardLayout(cfg: TrainConfig, world: World): Shard {
+  const P = cfg.batch_size;
+  const mb = cfg.micro_batch_size;
+  const N = world.size;
+  const per = P / N;
+  const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
+  if (Number.isInteger(per) && per % mb === 0) {
+    return {
+      ...world,
+      prompts: range(N).map((r) => range(per, r * per)),
+      microPrompts: mb,
+      micro: range(per / mb, (world.rank * per) / mb),
+    };
+  }
+  if (mb % N === 0) {
+    const slice = mb / N;
+    return {
+      ...world,
+      prompts: range(N).map((r) => range(P / mb).flatMap((k) => range(slice, k * mb + r * slice))),
+      microPrompts: slice,
+      micro: range(P / mb),
+    };
+  }
+  throw new UserError(
+    `batch_size ${P} with micro_batch_size ${mb} does not split over ${N} ranks: ` +
+      `batch_size / ranks must be a multiple of micro_batch_size, or micro_batch_size a multiple of ranks`,
+  );
+}
+
+/** Checks that the config splits over `world` ranks (shardLayout's error otherwise). */
 export function checkShardable(cfg: TrainConfig, world: World): void {
-  const per = cfg.batch_size / world.size;
-  if (!Number.isInteger(per) || per % cfg.micro_batch_size !== 0)
-    throw new UserError(
-      `batch_size ${cfg.batch_size} does not split into ${world.size} ranks of whole micro-batches of ${cfg.micro_batch_size} prompts: ` +
-        `batch_size must be a multiple of ranks x micro_batch_size (${world.size * cfg.micro_batch_size})`,
-    );
+  shardLayout(cfg, world);
 }
 
 /** Every rank must resume from the same step (they read the same folder; a damaged checkpoint seen by one). */
@@ -370,22 +415,37 @@ function agreeOnStart(start: number, world: World): void {
     );
 }
 
-/** Rank r's contiguous share of the batch: prompts [r P / N, (r + 1) P / N). */
-export function shardOf<T>(batch: readonly T[], world: World | null): T[] {
-  if (world === null) return batch as T[];
-  const per = batch.length / world.size;
-  return batch.slice(world.rank * per, (world.rank + 1) * per);
+/** This rank's share of the batch (Shard.prompts). */
+export function shardOf<T>(batch: readonly T[], shard: Shard | null): T[] {
+  if (shard === null) return batch as T[];
+  return shard.prompts[shard.rank]!.map((i) => batch[i]!);
 }
 
-/** This rank's rows of the batch's advantages (the batch is rank-major, as shardOf splits it). */
-function localAdvantages(adv: StepAdvantages, world: World | null, rows: number): StepAdvantages {
-  if (world === null) return adv;
-  const cut = (a: number[] | null) => a && a.slice(world.rank * rows, (world.rank + 1) * rows);
+/** This rank's rows of per-sample values of the whole batch (G rows per prompt). */
+function localRows(xs: readonly number[], shard: Shard, G: number): number[] {
+  return shard.prompts[shard.rank]!.flatMap((p) => xs.slice(p * G, (p + 1) * G));
+}
+
+/** Every rank's per-sample values (rank order, as gathered) put back in batch order. */
+function toBatchOrder(perRank: readonly (readonly number[])[], shard: Shard, G: number): number[] {
+  const out = new Array<number>(shard.prompts.length * shard.prompts[0]!.length * G);
+  perRank.forEach((vs, r) =>
+    shard.prompts[r]!.forEach((p, i) => {
+      for (let g = 0; g < G; g++) out[p * G + g] = vs[i * G + g]!;
+    }),
+  );
+  return out;
+}
+
+/** This rank's rows of the batch's advantages. */
+function localAdvantages(adv: StepAdvantages, shard: Shard | null, G: number): StepAdvantages {
+  if (shard === null) return adv;
+  const cut = (a: number[] | null) => a && localRows(a, shard, G);
   return { t2i: cut(adv.t2i), mm2t: cut(adv.mm2t), metrics: adv.metrics };
 }
 
-/** One scored batch from every rank's share, in rank order: the whole batch's rewards on every rank. */
-function gatherScored(s: ScoredBatch, world: World | null): ScoredBatch {
+/** One scored batch from every rank's share: the whole batch's rewards, in batch order, on every rank. */
+function gatherScored(s: ScoredBatch, world: Shard | null, G: number): ScoredBatch {
   if (world === null) return s;
   const n = s.total.length;
   const fns = Object.keys(s.byFn);
@@ -399,7 +459,12 @@ function gatherScored(s: ScoredBatch, world: World | null): ScoredBatch {
     s.partial,
   ];
   const all = dist.allGatherNumbers(flat);
-  const column = (k: number) => all.flatMap((r) => r.slice(k * n, (k + 1) * n));
+  const column = (k: number) =>
+    toBatchOrder(
+      all.map((r) => r.slice(k * n, (k + 1) * n)),
+      world,
+      G,
+    );
   const out: ScoredBatch = {
     ...s,
     total: column(0),
@@ -464,7 +529,7 @@ export function updateFromRewards(
   prompts: number,
 ): { adv: StepAdvantages; lr: number; update: Metrics } {
   const { cfg } = run;
-  const adv = localAdvantages(advantages(run, step, rewards), run.world, prompts * cfg.num_generations);
+  const adv = localAdvantages(advantages(run, step, rewards), run.world, cfg.num_generations);
   const lr = cfg.lr * run.schedule(step);
   run.opt.lr = lr;
   const update = policyUpdate(run, images, answers, adv, prompts);
@@ -506,6 +571,7 @@ function scoreRollout(
     const scored = gatherScored(
       run.rewards.score('image', specsOf(run.cfg.rewards.image), { samples, hidden }),
       run.world,
+      G,
     );
     t2i = scored.total;
     Object.assign(
@@ -521,6 +587,7 @@ function scoreRollout(
     const scored = gatherScored(
       run.rewards.score('text', specsOf(run.cfg.rewards.text), { samples }),
       run.world,
+      G,
     );
     mm2t = scored.total;
     Object.assign(
@@ -607,6 +674,7 @@ function microBatchLoss(
   f: FrozenLogps,
   firstPass: boolean,
   add: (m: Record<string, number>) => void,
+  denominators?: MicroDenominators,
 ): Tensor {
   const { cfg } = run;
   const { start, len } = slice;
@@ -638,6 +706,7 @@ function microBatchLoss(
       advantages: adv.t2i.slice(start, start + len),
       mask: torch.onesLike(logp).bool(),
       maxLen: logp.size(1),
+      ...(denominators?.image ? { denominators: denominators.image } : {}),
     };
   }
   if (answers && adv.mm2t) {
@@ -650,6 +719,7 @@ function microBatchLoss(
       advantages: adv.mm2t.slice(start, start + len),
       mask: answers.mask.narrow(0, start, len),
       maxLen: cfg.max_completion_length,
+      ...(denominators?.text ? { denominators: denominators.text } : {}),
     };
   }
   const out = unifiedLoss({ image, text });
@@ -669,12 +739,15 @@ function policyUpdate(
   prompts: number,
 ): Metrics {
   const { cfg } = run;
-  const rowsPer = cfg.micro_batch_size * cfg.num_generations;
-  // the loss of the whole batch is the mean of its micro-batch losses: each rank backpropagates its own
-  // micro-batches divided by the global count, and the gradients are summed over ranks (= one process)
+  // the loss of the whole batch is the mean of its micro-batch losses. Data parallel: each rank
+  // backpropagates its (shares of) micro-batches, normalised by the micro-batch's counts over all ranks and
+  // divided by the global micro-batch count; the gradients summed over ranks are then one process's
+  const microPrompts = run.world?.microPrompts ?? cfg.micro_batch_size;
+  const rowsPer = microPrompts * cfg.num_generations;
   const micro = cfg.batch_size / cfg.micro_batch_size;
-  const local = prompts / cfg.micro_batch_size;
+  const local = prompts / microPrompts;
   const slices = Array.from({ length: local }, (_, k) => ({ start: k * rowsPer, len: rowsPer }));
+  const denominators = run.world ? globalDenominators(run, run.world, images, answers, slices) : null;
   const metrics: Record<string, number[]> = {};
   const add = (m: Record<string, number>) => {
     for (const [k, v] of Object.entries(m)) (metrics[k] ??= []).push(v);
@@ -685,7 +758,7 @@ function policyUpdate(
     run.opt.zeroGrad();
     slices.forEach((slice, k) =>
       torch.tidy(() => {
-        microBatchLoss(run, images, answers, adv, slice, frozen[k]!, it === 0, add)
+        microBatchLoss(run, images, answers, adv, slice, frozen[k]!, it === 0, add, denominators?.[k])
           .div(micro)
           .backward();
       }),
@@ -700,7 +773,59 @@ function policyUpdate(
   );
   const avg: Metrics = { grad_norm: gradNorm };
   for (const [k, vs] of Object.entries(gatherLists(metrics, run.world))) avg[k] = mean(vs);
+  // a micro-batch split over N ranks: each rank's loss and token count is its share; the micro-batch's are
+  // their sums, so the mean over micro-batches is N times the mean over shares
+  const w = run.world;
+  if (w && w.microPrompts < cfg.micro_batch_size)
+    for (const k of Object.keys(avg))
+      if (/(^|\/)(loss|num_tokens)$/.test(k) && typeof avg[k] === 'number') avg[k] = avg[k] * w.size;
   return avg;
+}
+
+interface MicroDenominators {
+  image?: LossDenominators;
+  text?: LossDenominators;
+}
+
+/**
+ * For each local micro-batch: the token, live-sequence and row counts of its whole micro-batch over every
+ * rank (one all-reduce), so its loss is its share of one process's micro-batch loss.
+ */
+function globalDenominators(
+  run: Run,
+  shard: Shard,
+  images: ImageRollout | null,
+  answers: TextRollout | null,
+  slices: readonly { start: number; len: number }[],
+): MicroDenominators[] {
+  const M = run.cfg.batch_size / run.cfg.micro_batch_size;
+  const rows = run.cfg.micro_batch_size * run.cfg.num_generations;
+  const v = new Array<number>(M * 4).fill(0);
+  slices.forEach(({ start, len }, k) => {
+    const at = shard.micro[k]! * 4;
+    if (images) {
+      v[at] = len * images.codes.size(1);
+      v[at + 1] = images.codes.size(1) > 0 ? len : 0;
+    }
+    if (answers)
+      torch.tidy(() => {
+        const perRow = answers.mask.narrow(0, start, len).float().sum(1);
+        v[at + 2] = perRow.sum().item();
+        v[at + 3] = perRow.gt(0).float().sum().item();
+      });
+  });
+  const all = torch.tidy(() => {
+    const t = torch.tensor(v, { dtype: 'float64' });
+    dist.allReduce(t, 'sum');
+    return t.toArray();
+  });
+  return slices.map((_, k) => {
+    const at = shard.micro[k]! * 4;
+    return {
+      image: images ? { tokens: all[at]!, sequences: all[at + 1]!, rows } : undefined,
+      text: answers ? { tokens: all[at + 2]!, sequences: all[at + 3]!, rows } : undefined,
+    };
+  });
 }
 
 /** Every rank's per-micro-batch metric values, concatenated (each rank has the same keys and counts). */

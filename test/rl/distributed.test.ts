@@ -11,6 +11,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { freePort } from '../../src/torch/distributed-launch.js';
+import { aggregateLoss } from '../../src/rl/grpo.js';
 import { makeFixture, writeConfig } from './fixture.js';
 
 const fx = makeFixture();
@@ -57,21 +58,21 @@ function workers(pid: number): { pid: number; rank: number }[] {
     });
 }
 
+/** ||a - b|| / ||b|| (L2, over the whole tensor). */
 function relDiff(a: number[], b: number[]): number {
   let num = 0;
   let den = 0;
   for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
   }
-  return num / den;
+  return Math.sqrt(num / den);
 }
 
-test('one update of 2 ranks equals one update of 1 process on the same rollout', async () => {
-  // 4 prompts x 2 generations, micro-batches of 1 prompt: 2 accumulated micro-batches per rank
-  const cfg = writeConfig(fx, 'equiv', { batch_size: 4, max_grad_norm: 1000 });
-  const single = join(fx.dir, 'equiv-single');
-  const dp = join(fx.dir, 'equiv-dp');
+async function equivalence(name: string, fields: Record<string, unknown>): Promise<void> {
+  const cfg = writeConfig(fx, name, { max_grad_norm: 1000, ...fields });
+  const single = join(fx.dir, `${name}-single`);
+  const dp = join(fx.dir, `${name}-dp`);
   const one = await run(['--import', 'tsx', WORKER, cfg, single]);
   assert.equal(one.code, 0, one.err);
   const port = await freePort();
@@ -80,20 +81,39 @@ test('one update of 2 ranks equals one update of 1 process on the same rollout',
   );
   for (const r of ranks) assert.equal(r.code, 0, r.err);
 
-  const a = torch.safetensors.loadSafetensors(`${single}.safetensors`).tensors;
-  const b = torch.safetensors.loadSafetensors(`${dp}.safetensors`).tensors;
-  const base = torch.safetensors.loadSafetensors(join(fx.model, 'model.safetensors')).tensors;
+  const load = (f: string) => torch.safetensors.loadSafetensors(f).tensors;
+  // the gradients AdamW gets: one process's and the sum over 2 ranks, equal to float32 summation order
+  const ga = load(`${single}.grads.safetensors`);
+  const gb = load(`${dp}.grads.safetensors`);
+  assert.deepEqual([...ga.keys()].sort(), [...gb.keys()].sort());
+  assert.ok(ga.size > 0);
+  for (const [name, t] of ga) {
+    const d = relDiff(gb.get(name)!.toArray(), t.toArray());
+    assert.ok(d <= 1e-6, `${name}: the 2-rank gradient differs from 1 process's by ${d} (relative)`);
+  }
+  // the parameters after AdamW. Its first step is g / (|g| + 1e-8) per entry, which turns float32 rounding
+  // of near-zero gradient entries into visible differences: all parameters together within 1e-6, each
+  // tensor within 1e-5
+  const a = load(`${single}.safetensors`);
+  const b = load(`${dp}.safetensors`);
+  const base = load(join(fx.model, 'model.safetensors'));
   assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
   let moved = 0;
+  const all: [number[], number[]] = [[], []];
   for (const [name, t] of a) {
     const x = t.toArray();
     const y = b.get(name)!.toArray();
+    all[0].push(...x);
+    all[1].push(...y);
     const d = relDiff(y, x);
-    assert.ok(d <= 1e-6, `${name}: 2 ranks differ from 1 process by ${d} (relative)`);
+    assert.ok(d <= 1e-5, `${name}: 2 ranks differ from 1 process by ${d} (relative)`);
     const b0 = base.get(name);
     if (b0) moved = Math.max(moved, relDiff(x, b0.toArray()));
   }
+  const total = relDiff(all[1], all[0]);
+  assert.ok(total <= 1e-6, `the parameters of 2 ranks differ from 1 process's by ${total} (relative)`);
   assert.ok(moved > 1e-4, `the update moved the parameters (by ${moved} relative)`);
+  torch.dispose([...ga.values(), ...gb.values()]);
   torch.dispose([...a.values(), ...b.values(), ...base.values()]);
 
   const ma = JSON.parse(readFileSync(`${single}.json`, 'utf8')) as Record<string, number>;
@@ -104,11 +124,36 @@ test('one update of 2 ranks equals one update of 1 process on the same rollout',
     Math.abs(mb.grad_norm! - ma.grad_norm!) <= 1e-6 * ma.grad_norm!,
     `grad_norm ${mb.grad_norm} vs ${ma.grad_norm}`,
   );
-  for (const k of ['loss', 't2i/loss', 'mm2t/loss', 'mm2t/num_tokens'])
+  for (const k of ['loss', 't2i/loss', 'mm2t/loss', 'mm2t/num_tokens', 't2i/num_tokens'])
     assert.ok(
       Math.abs(mb[k]! - ma[k]!) <= 1e-6 * Math.max(1, Math.abs(ma[k]!)),
       `${k}: ${mb[k]} vs ${ma[k]}`,
     );
+}
+
+test('one update of 2 ranks equals one update of 1 process on the same rollout: whole micro-batches per rank', async () => {
+  // 4 prompts x 2 generations, micro-batches of 1 prompt: each rank accumulates 2 of the 4
+  await equivalence('eq-whole', { batch_size: 4, micro_batch_size: 1 });
+});
+
+test('... and with every micro-batch split over the ranks (the default stage 1: one micro-batch of the whole batch)', async () => {
+  await equivalence('eq-split', { batch_size: 4, micro_batch_size: 4 });
+});
+
+test('... and whole micro-batches per rank, and three micro-batches each split, with sequence-mean and Dr. GRPO aggregation', async () => {
+  // 4 prompts, micro-batches of 2: one whole micro-batch per rank
+  await equivalence('eq-seq', {
+    batch_size: 4,
+    micro_batch_size: 2,
+    loss_aggregation: 'seq-mean-token-mean',
+  });
+  // 6 prompts, micro-batches of 2: 3 per step, each split 1 + 1 over the ranks
+  await equivalence('eq-dr', { batch_size: 6, micro_batch_size: 2, loss_aggregation: 'dr_grpo' });
+  await equivalence('eq-seq3', {
+    batch_size: 6,
+    micro_batch_size: 2,
+    loss_aggregation: 'seq-mean-token-mean',
+  });
 });
 
 test('corl train --nproc 2: a tiny 2-rank run end to end, rank 0 alone writing metrics, samples and checkpoints', async () => {
@@ -162,7 +207,7 @@ test('a bad split is one clear line before any worker starts', async () => {
   const cfg = writeConfig(fx, 'dp-bad', { batch_size: 3 });
   const r = await run([CLI, 'train', '--config', cfg, '--nproc', '2']);
   assert.equal(r.code, 2);
-  assert.match(r.err, /^corl: error: batch_size 3 does not split into 2 ranks/m);
+  assert.match(r.err, /^corl: error: batch_size 3 with micro_batch_size 1 does not split over 2 ranks/m);
   assert.equal(r.err.trim().split('\n').length, 1);
 });
 
@@ -315,4 +360,31 @@ test('a killed launcher takes its workers with it, and --resume --nproc 2 ends b
         return m;
       });
   assert.deepEqual(rows('dp-killed'), rows('dp-full'));
+});
+
+test('loss shares: each aggregation over parts of a micro-batch with its global denominators sums to the whole', () => {
+  torch.tidy(() => {
+    const perToken = torch.tensor([0.5, -1, 2, 0.25, 3, -0.75, 1.5, 0.1, -2, 0.7, 0.3, 1.1]).reshape([4, 3]);
+    // row 2 has no active token (an empty completion)
+    const mask = torch.tensor([1, 1, 0, 1, 0, 0, 0, 0, 0, 1, 1, 1]).reshape([4, 3]);
+    const live = (m: number[]) =>
+      [0, 1, 2, 3].filter((r) => m.slice(r * 3, r * 3 + 3).some((x) => x > 0)).length;
+    const m = mask.toArray();
+    const denominators = { tokens: m.reduce((a, b) => a + b, 0), sequences: live(m), rows: 4 };
+    for (const agg of ['token-mean', 'seq-mean-token-mean', 'dr_grpo'] as const) {
+      const whole = aggregateLoss(perToken, mask, agg, 3).item();
+      const parts = [0, 2].map((start) =>
+        aggregateLoss(perToken.narrow(0, start, 2), mask.narrow(0, start, 2), agg, 3, denominators).item(),
+      );
+      assert.ok(
+        Math.abs(parts[0]! + parts[1]! - whole) < 1e-6,
+        `${agg}: ${parts[0]} + ${parts[1]} vs ${whole}`,
+      );
+      // without the global denominators the halves are not shares of the whole
+      const local = [0, 2].map((start) =>
+        aggregateLoss(perToken.narrow(0, start, 2), mask.narrow(0, start, 2), agg, 3).item(),
+      );
+      assert.ok(Math.abs(local[0]! + local[1]! - whole) > 1e-3, agg);
+    }
+  });
 });

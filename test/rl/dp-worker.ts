@@ -12,7 +12,7 @@ import { loadULM } from '../../src/model/index.js';
 import { loadTrainConfig } from '../../src/rl/config.js';
 import { loadExamples } from '../../src/rl/data.js';
 import { rolloutAnswers, rolloutImages, type ImageRollout, type TextRollout } from '../../src/rl/rollout.js';
-import { buildRun, disposeRun, updateFromRewards, type World } from '../../src/rl/trainer.js';
+import { buildRun, disposeRun, shardLayout, updateFromRewards, type World } from '../../src/rl/trainer.js';
 
 const [config, outPrefix, rankS, worldS, initMethod] = process.argv.slice(2) as [
   string,
@@ -22,15 +22,13 @@ const [config, outPrefix, rankS, worldS, initMethod] = process.argv.slice(2) as 
   string?,
 ];
 
-function rows<T extends object>(b: T, start: number, len: number): T {
+/** The rows `idx` of a rollout or batch: tensors along dim 0, arrays by element. */
+function rows<T extends object>(b: T, idx: readonly number[]): T {
   const out: Record<string, unknown> = {};
+  const index = torch.tensor(Array.from(idx), { dtype: 'int64' });
   for (const [k, v] of Object.entries(b))
     out[k] =
-      v instanceof torch.Tensor
-        ? v.narrow(0, start, len)
-        : Array.isArray(v)
-          ? v.slice(start, start + len)
-          : v;
+      v instanceof torch.Tensor ? v.indexSelect(0, index) : Array.isArray(v) ? idx.map((i) => v[i]) : v;
   return out as T;
 }
 
@@ -50,6 +48,21 @@ const cfg = loadTrainConfig(config);
 torch.manualSeed(cfg.seed);
 const run = buildRun(cfg, loadULM(cfg.model), loadExamples(cfg.data, { requireQuestion: true }), world);
 if (world) dist.broadcast([...run.policy.model.stateDict().values()], 0);
+// the gradients AdamW receives (summed over ranks and clipped), saved by rank 0 before the step
+const trainable = run.policy.model.namedParameters().filter(([, p]) => p.requiresGrad);
+const adamStep = run.opt.step.bind(run.opt);
+run.opt.step = () => {
+  if ((world?.rank ?? 0) === 0)
+    torch.tidy(() => {
+      const grads = new Map<string, Tensor>();
+      for (const [name, p] of trainable) {
+        const g = p.grad;
+        if (g) grads.set(name, g);
+      }
+      torch.safetensors.saveSafetensors(`${outPrefix}.grads.safetensors`, grads);
+    });
+  adamStep();
+};
 const G = cfg.num_generations;
 const batch = run.data.batch(0);
 const metrics = torch.tidy(() => {
@@ -63,13 +76,14 @@ const metrics = torch.tidy(() => {
     mm2t: Array.from({ length: n }, (_, i) => ((i * 53) % 7) / 6),
     metrics: {},
   };
-  const P = world ? batch.length / world.size : batch.length;
-  const start = (world?.rank ?? 0) * P * G;
-  const li: ImageRollout = rows(images, start, P * G);
-  li.prompts = rows(images.prompts, start, P * G);
-  const la: TextRollout = rows(answers, start, P * G);
-  la.prompts = rows(answers.prompts, start, P * G);
-  return updateFromRewards(run, 0, li, la, rewards, P).update;
+  // this process's prompts (all of them, or the rank's share) and their G rows each
+  const mine = world ? shardLayout(cfg, world).prompts[world.rank]! : batch.map((_, i) => i);
+  const idx = mine.flatMap((p) => Array.from({ length: G }, (_, g) => p * G + g));
+  const li: ImageRollout = rows(images, idx);
+  li.prompts = rows(images.prompts, idx);
+  const la: TextRollout = rows(answers, idx);
+  la.prompts = rows(answers.prompts, idx);
+  return updateFromRewards(run, 0, li, la, rewards, mine.length).update;
 });
 if ((world?.rank ?? 0) === 0) {
   const params = new Map<string, Tensor>(
