@@ -56,7 +56,10 @@ export function registerPipelineCommands(program: Command): void {
       'world-tiny',
     )
     .requiredOption('--out <dir>', 'output folder: new or empty; rerun with the same folder to resume')
-    .option('--base <dir>', 'start from this pretrained base instead of pretraining one')
+    .option(
+      '--base <dir>',
+      'start from this pretrained base instead of pretraining one; with --seeds, a path with {seed} (one base per seed)',
+    )
     .option('--seed <n>', 'seed', parseSeedOption, 0)
     .option('--jobs <n>', 'stages run side by side', parseIntOption(1, 64), 2)
     .option(

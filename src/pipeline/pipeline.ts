@@ -61,17 +61,39 @@ export async function runPipeline(o: PipelineOptions): Promise<{ report: string;
   const seed = o.seed ?? 0;
   const seeds = o.seeds ?? 1;
   const log = (l: string) => process.stderr.write(l + '\n');
-  checkOutDir(out, { kind: 'pipeline', resumable: true, inputs: [['--base', o.base]] });
+  const bases = Array.from({ length: seeds }, (_, k) => baseOf(o.base, seed + k, seeds));
+  checkOutDir(out, {
+    kind: 'pipeline',
+    resumable: true,
+    inputs: bases.map((b): [string, string | undefined] => ['--base', b]),
+  });
   claimDir(out, 'pipeline');
   const runs: PipelineRun[] = [];
   for (let k = 0; k < seeds; k++) {
     const dir = seeds === 1 ? out : join(out, `seed-${seed + k}`);
     if (seeds > 1) log(`corl pipeline: seed ${seed + k} (${k + 1} of ${seeds})`);
-    runs.push(await runSeed(p, dir, seed + k, o));
+    runs.push(await runSeed(p, dir, seed + k, { ...o, base: bases[k] }));
   }
   const report = await buildPipelineReport({ out, preset: p, runs, seconds: (Date.now() - t0) / 1000 });
   log(`report: ${report}`);
   return { report, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * The pretrained base of one seed: `--base` as given, with `{seed}` replaced by the seed (one base per seed,
+ * e.g. `--base runs/bases/seed-{seed}`); checked before any work. Several seeds need the placeholder: one
+ * base for every seed would make the seeds' runs share their largest source of variation.
+ */
+export function baseOf(base: string | undefined, seed: number, seeds: number): string | undefined {
+  if (base === undefined) return undefined;
+  if (seeds > 1 && !base.includes('{seed}'))
+    throw new UserError(
+      `--base with --seeds ${seeds} needs {seed} in its path, one base per seed (e.g. --base runs/bases/seed-{seed})`,
+    );
+  const dir = resolve(base.replaceAll('{seed}', String(seed)));
+  if (!existsSync(join(dir, 'config.json')))
+    throw new UserError(`--base ${dir} is not a model folder (no config.json)`);
+  return dir;
 }
 
 /** One seed of the recipe in `dir`: world, base, stage 1, stage 2, merge, evaluations. */
@@ -193,9 +215,7 @@ async function baseAndRL(
 ): Promise<PipelineModels> {
   let base: string;
   if (baseDir !== undefined) {
-    base = resolve(baseDir);
-    if (!existsSync(join(base, 'config.json')))
-      throw new UserError(`--base ${baseDir} is not a model folder`);
+    base = baseDir; // checked by baseOf
   } else {
     await r.run('base', [
       'pretrain',
