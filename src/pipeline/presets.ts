@@ -102,6 +102,7 @@ const PRESETS: Record<string, PresetSizes> = {
       steps: 1,
       batch_size: 2,
       num_generations: 2,
+      micro_batch_size: 2,
       max_completion_length: 8,
       recaption_max_tokens: 8,
       eval_rows: 2,
