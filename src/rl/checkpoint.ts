@@ -69,9 +69,10 @@ export interface ResumedRun {
   state: TrainerState;
   /**
    * Restores the optimizer moments and RNG states once the optimizer exists (frees the loaded moments). A
-   * data-parallel rank passes its rank: it gets its own generator states when the checkpoint has them.
+   * data-parallel rank passes its rank and gets its own generator states; false when the checkpoint has none
+   * for it (saved by fewer ranks): its generators are left as they are.
    */
-  restore(opt: torch.optim.AdamW, sampler: torch.Generator, rank?: number): void;
+  restore(opt: torch.optim.AdamW, sampler: torch.Generator, rank?: number): boolean;
   /** Frees the model and the moments when the run does not go ahead. */
   dispose(): void;
 }
@@ -124,11 +125,17 @@ export function loadTrainerCheckpoint(
     restore(opt, sampler, rank) {
       opt.loadStateDict({ step: Number(optim.metadata.step ?? state.step), tensors: optim.tensors });
       freeMoments();
-      const own = rank !== undefined ? state.ranks : undefined;
-      const s = own?.sampler[rank!] ?? state.samplerRng;
-      const d = own?.default[rank!] ?? state.defaultRng;
-      sampler.setState(new Uint8Array(Buffer.from(s, 'base64')));
-      torch.setRngState(new Uint8Array(Buffer.from(d, 'base64')));
+      // rank 0 (or one process) has the top-level states; rank r > 0 its own, when the checkpoint has them
+      const own =
+        rank === undefined || rank === 0
+          ? { sampler: state.samplerRng, default: state.defaultRng }
+          : state.ranks?.sampler[rank] !== undefined && state.ranks.default[rank] !== undefined
+            ? { sampler: state.ranks.sampler[rank], default: state.ranks.default[rank] }
+            : null;
+      if (own === null) return false;
+      sampler.setState(new Uint8Array(Buffer.from(own.sampler, 'base64')));
+      torch.setRngState(new Uint8Array(Buffer.from(own.default, 'base64')));
+      return true;
     },
     dispose() {
       freeMoments();

@@ -156,7 +156,9 @@ export function train(
     resumed?.dispose();
     throw e;
   }
-  resumed?.restore(run.opt, run.sampler, world?.rank);
+  // a rank the checkpoint has no generator states for (saved by fewer ranks) starts its own fresh streams
+  if (resumed && !resumed.restore(run.opt, run.sampler, world?.rank))
+    torch.manualSeed(deriveSeed(cfg.seed, 'torch', world!.rank));
   // rank 0's weights on every rank (DDP's start), and the sync point before rank 0 touches the folder
   if (world) dist.broadcast([...run.policy.model.stateDict().values()], 0);
   if (lead) {
