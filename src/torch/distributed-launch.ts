@@ -6,7 +6,7 @@
  * Faults: the first worker that exits non-zero or is killed ends the run: the launcher stops the others
  * (SIGTERM, then SIGKILL after a grace period), prints one line naming that rank and its last log line, and
  * exits non-zero. A hung worker is found by its peers: their next collective times out (DEFAULT_TIMEOUT_MS,
- * 60 s) and they exit non-zero. Workers also ask the kernel to kill them if the launcher dies
+ * 50 s) and they exit non-zero; the launcher then names the ranks still running as hung. Workers also ask the kernel to kill them if the launcher dies
  * (dieWithParent), so no worker outlives its launcher. The launcher forwards SIGINT / SIGTERM to its workers.
  *
  * Output: rank 0's stdout and stderr pass through unchanged; other ranks' lines are prefixed `[rank N] `.
@@ -38,11 +38,17 @@ export interface LaunchOptions {
   nprocPerNode: number;
   masterAddr: string;
   masterPort: number;
-  /** After the first failure, how long the others get to exit on SIGTERM before SIGKILL. Default 5000 ms. */
+  /** After the first failure, how long the others get to exit on SIGTERM before SIGKILL. Default 3000 ms. */
   killGraceMs?: number;
   /**
+   * When the first failure is a collective that timed out, how long the launcher waits before stopping the
+   * others: the healthy ranks time out too, and the ranks still running then are named as hung. Default
+   * 2000 ms.
+   */
+  hangGraceMs?: number;
+  /**
    * Once a worker has finished cleanly, how long the others get to finish too before they count as hung and
-   * the run is stopped. Default DEFAULT_TIMEOUT_MS (60 s): the workers' own collectives time out sooner.
+   * the run is stopped. Default DEFAULT_TIMEOUT_MS (50 s).
    */
   finishGraceMs?: number;
   /** Extra environment for the workers. */
@@ -98,7 +104,11 @@ export function launch(o: LaunchOptions): Promise<LaunchResult> {
   const world = o.nnodes * o.nprocPerNode;
   const out = o.stdout ?? process.stdout;
   const err = o.stderr ?? process.stderr;
-  const grace = o.killGraceMs ?? 5000;
+  const grace = o.killGraceMs ?? 3000;
+  const hangGrace = o.hangGraceMs ?? 2000;
+  /** Ranks still running when the launcher stopped them. */
+  const stopped = new Set<number>();
+  let timedOut = false;
   const finishGrace = o.finishGraceMs ?? DEFAULT_TIMEOUT_MS;
   let finishTimer: NodeJS.Timeout | undefined;
   const lastLines = new Map<number, string>();
@@ -107,7 +117,11 @@ export function launch(o: LaunchOptions): Promise<LaunchResult> {
   let killTimer: NodeJS.Timeout | undefined;
 
   const stopAll = (signal: NodeJS.Signals) => {
-    for (const c of children) if (!c.done) c.child.kill(signal);
+    for (const c of children)
+      if (!c.done) {
+        stopped.add(c.rank);
+        c.child.kill(signal);
+      }
     if (killTimer === undefined)
       killTimer = setTimeout(() => {
         for (const c of children) if (!c.done) c.child.kill('SIGKILL');
@@ -169,9 +183,13 @@ export function launch(o: LaunchOptions): Promise<LaunchResult> {
       child.on('close', (code, signal) => {
         entry.done = true;
         running--;
-        if ((code !== 0 || signal !== null) && failure === undefined) {
+        if ((code !== 0 || signal !== null) && failure === undefined && !stopped.has(rank)) {
           failure = { rank, code, signal, lastLine: lastLines.get(rank) ?? '' };
-          stopAll('SIGTERM');
+          // a timed-out collective: give the other healthy ranks time to time out too; the ranks still
+          // running after that are the hung ones
+          timedOut = /timed out/.test(failure.lastLine);
+          if (timedOut) setTimeout(() => stopAll('SIGTERM'), hangGrace);
+          else stopAll('SIGTERM');
         }
         if (running > 0 && failure === undefined && finishTimer === undefined)
           // a worker is done: the rest must follow within the grace, or the first one left is hung
@@ -199,9 +217,20 @@ export function launch(o: LaunchOptions): Promise<LaunchResult> {
         if (failure.rank < 0)
           message = `corl: stopped by ${String(failure.signal)}; the workers were stopped`;
         else {
-          message = `corl: error: ${describe(failure)}; the other ranks were stopped`;
-          const others = [...lastLines].filter(([r]) => r !== failure!.rank);
-          for (const [r, l] of others) message += `\n  rank ${r}'s last line: ${l === '' ? '(none)' : l}`;
+          const line = (r: number) => lastLines.get(r) || '(none)';
+          const hung = timedOut ? [...stopped].sort((a, b) => a - b) : [];
+          if (hung.length > 0) {
+            message =
+              `corl: error: rank ${hung.join(', ')} hung: the other ranks' collectives timed out waiting for it; ` +
+              hung.map((r) => `rank ${r}'s last line: ${line(r)}`).join('; ');
+            message += `\n  rank ${failure.rank} ${describe(failure).slice(`rank ${failure.rank} `.length)}`;
+            for (const [r] of lastLines)
+              if (r !== failure.rank && !hung.includes(r)) message += `\n  rank ${r}'s last line: ${line(r)}`;
+          } else {
+            message = `corl: error: ${describe(failure)}; the other ranks were stopped`;
+            for (const [r] of lastLines)
+              if (r !== failure.rank) message += `\n  rank ${r}'s last line: ${line(r)}`;
+          }
         }
         err.write(message + '\n');
         const exit = failure.rank < 0 ? 130 : failure.code !== null && failure.code !== 0 ? failure.code : 1;

@@ -5,7 +5,7 @@
  *   initProcessGroup({ backend: 'gloo', rank, worldSize, initMethod: 'tcp://127.0.0.1:29500' })
  *   allReduce(grads, 'sum'); broadcast(params, 0); allGather(t); barrier(); destroyProcessGroup()
  *
- * Collectives are synchronous and bounded: each waits at most the group's timeout (default 60 s, or the
+ * Collectives are synchronous and bounded: each waits at most the group's timeout (default 50 s, or the
  * `timeoutMs` passed), then throws a DistributedError naming the operation and this rank. `allReduce` and
  * `broadcast` work in place on a flat bucket: every tensor of one dtype is copied into one buffer, reduced in
  * one Gloo call, and copied back.
@@ -27,8 +27,11 @@ export class DistributedError extends UserError {
 export type Backend = 'gloo' | 'nccl';
 export type ReduceOp = 'sum' | 'avg' | 'max' | 'min';
 
-/** The default timeout of rendezvous and of every collective (the issue's "at most 60 s"). */
-export const DEFAULT_TIMEOUT_MS = 60_000;
+/**
+ * The default timeout of rendezvous and of every collective: 50 s, so that with the launcher's 2 s wait for
+ * the other ranks' timeouts and 3 s from SIGTERM to SIGKILL a hung rank ends the run within 60 s.
+ */
+export const DEFAULT_TIMEOUT_MS = 50_000;
 
 export interface InitOptions {
   /** Default 'gloo' ('nccl' needs a CUDA build of libtorch; this addon has none). */
