@@ -95,6 +95,11 @@ export function registerLaunchCommands(program: Command): void {
     )
     .allowUnknownOption()
     .action(async (command: string[], flags: LaunchFlags) => {
+      // only the trainer joins a process group; any other command would run N times over the same files
+      if (command[0] !== 'train')
+        throw new UserError(
+          `corl launch runs "train" data-parallel; "${command[0] ?? ''}" does not run data-parallel (yet)`,
+        );
       process.exitCode = await launchWorkers({ args: command, ...flags });
     });
 }
