@@ -3,6 +3,9 @@
 // in PyTorch (scripts/bench_reference.py), for a few thread settings each, interleaved, and prints the best
 // median of each and the ratio corl / PyTorch. One JSON line per measurement goes to stdout, then a summary.
 //   npm run bench -- --quick      (one thread setting, fewer steps)
+//   npm run bench -- --distributed --model DIR --data FILE
+//                                 (also the default stage-1 step in one process vs --nproc 2:
+//                                  scripts/bench-distributed.mjs, docs/distributed.md)
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,4 +66,19 @@ console.log(JSON.stringify({ summary, pytorch: python?.version ?? null }));
 for (const [bench, s] of Object.entries(summary)) {
   const ref = s.pytorch_ms === null ? 'PyTorch not available' : `PyTorch ${s.pytorch_ms} ms (${s.pytorch_threads}), ratio ${s.ratio}x`;
   console.log(`${bench}: corl ${s.corl_ms} ms (${s.corl_threads}); ${ref}`);
+}
+
+if (process.argv.includes('--distributed')) {
+  const i = (name) => process.argv.indexOf(name);
+  const model = i('--model') > 0 ? process.argv[i('--model') + 1] : undefined;
+  const data = i('--data') > 0 ? process.argv[i('--data') + 1] : undefined;
+  if (!model || !data) {
+    console.error('--distributed needs --model DIR (a world-tiny base) and --data FILE (its train.jsonl)');
+    process.exit(2);
+  }
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'bench-distributed.mjs'), '--model', model, '--data', data], { encoding: 'utf8', cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error('scripts/bench-distributed.mjs failed');
+  process.stdout.write(r.stdout);
+  const d = JSON.parse(r.stdout.trim().split('\n').pop()).summary;
+  console.log(`stage-1 step: ${d.ranks} ranks ${d.ranks_step_s} s vs 1 process ${d.one_process_best_step_s} s (${d.one_process_best_setting}), ratio ${d.ratio}x`);
 }

@@ -127,7 +127,8 @@ export function train(
   const t0 = Date.now();
   torch.applyDefaultThreads();
   // data parallel when launched with torchrun's variables (corl train --nproc N, corl launch, torchrun)
-  const world = joinWorld();
+  const joined = joinWorld();
+  const world: World | null = joined && { rank: joined.rank, size: joined.size };
   if (world) checkShardable(cfg, world);
   const lead = world === null || world.rank === 0;
   // the cheap checks first: the data (every row and image), then the folder, then the model
@@ -141,7 +142,7 @@ export function train(
   const finalModel = join(checkpointDir(cfg.out, cfg.steps), 'model');
   if (start === cfg.steps) {
     resumed!.dispose();
-    if (world) dist.destroyProcessGroup();
+    if (joined?.owned) dist.destroyProcessGroup();
     if (!opts.quiet && lead)
       process.stderr.write(`train: ${cfg.out} is already complete (${cfg.steps} steps)\n`);
     return { out: cfg.out, model: finalModel, steps: cfg.steps, seconds: (Date.now() - t0) / 1000 };
@@ -206,7 +207,7 @@ export function train(
   if (world) {
     // no rank leaves while another may still need it (rank 0 writing the last checkpoint)
     dist.barrier();
-    dist.destroyProcessGroup();
+    if (joined?.owned) dist.destroyProcessGroup();
   }
   return {
     out: cfg.out,
@@ -300,8 +301,8 @@ export function trainStep(run: Run, step: number): Metrics {
   const { cfg } = run;
   const G = cfg.num_generations;
   const tasks = activeTasks(cfg, step);
-  // data parallel: this rank's contiguous share of the step's prompts (whole groups: the G samples of a
-  // prompt stay on one rank); rewards and advantages are gathered, so group and batch statistics are global
+  // data parallel: this rank's share of the step's prompts (Shard: whole groups, the G samples of a prompt on
+  // one rank); rewards are gathered, so advantages, group and batch statistics are the whole batch's
   const examples = shardOf(run.data.batch(step), run.world);
   const t0 = performance.now();
   return torch.tidy(() => {
@@ -352,11 +353,14 @@ export function trainStep(run: Run, step: number): Metrics {
 // process computes exactly what it did before data parallelism existed.
 // ---------------------------------------------------------------------------------------------------------
 
-/** Joins the process group named by torchrun's variables (WORLD_SIZE > 1), or the one already joined. */
-function joinWorld(): World | null {
+/**
+ * Joins the process group named by torchrun's variables (WORLD_SIZE > 1), or uses the one the caller already
+ * joined; `owned` says whether the trainer leaves it at the end.
+ */
+function joinWorld(): (World & { owned: boolean }) | null {
   if (dist.isInitialized()) {
     const size = dist.getWorldSize();
-    return size > 1 ? { rank: dist.getRank(), size } : null;
+    return size > 1 ? { rank: dist.getRank(), size, owned: false } : null;
   }
   const env = dist.launchEnv();
   if (env === null || env.worldSize === 1) return null;
@@ -370,7 +374,7 @@ function joinWorld(): World | null {
     initMethod: `tcp://${env.masterAddr}:${env.masterPort}`,
     timeoutMs: dist.timeoutFromEnv(),
   });
-  return { rank: env.rank, size: env.worldSize };
+  return { rank: env.rank, size: env.worldSize, owned: true };
 }
 
 /** The split of every batch over the ranks (see Shard); a config that does not split is one clear line. */
@@ -413,7 +417,7 @@ function agreeOnStart(start: number, world: World): void {
   const starts = dist.allGatherNumbers([start]).map((r) => r[0]!);
   if (starts.some((s) => s !== start))
     throw new UserError(
-      `the ranks would resume from different steps (${starts.join(', ')}): is ${world.size}-way storage shared and intact?`,
+      `the ${world.size} ranks would resume from different steps (${starts.join(', ')}): every rank must see the same, intact run folder`,
     );
 }
 
@@ -513,8 +517,9 @@ function gatherRngStates(run: Run): RankRngStates {
 
 /** -mean log-prob of the sampled image tokens over the whole batch (every rank holds as many). */
 function imageEntropy(images: ImageRollout, world: World | null): number {
+  if (world === null) return images.samplerLogp.mean().neg().item();
   const [sum, n] = sumOverRanks(world, [images.samplerLogp.sum().item(), images.samplerLogp.numel]);
-  return world === null ? images.samplerLogp.mean().neg().item() : -sum! / n!;
+  return -sum! / n!;
 }
 
 /**
