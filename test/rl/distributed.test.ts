@@ -252,7 +252,7 @@ test('a killed rank ends the whole run: non-zero exit, the rank and its last lin
 });
 
 test('a hung rank ends the whole run within the collective timeout', async () => {
-  const { done, ws, err } = await runUntilStep('dp-hang', { CORL_DIST_TIMEOUT_MS: '4000' });
+  const { done, ws, err } = await runUntilStep('dp-hang', { CORL_DIST_TIMEOUT_MS: '8000' });
   const victim = ws.find((w) => w.rank === 1)!;
   const t0 = Date.now();
   process.kill(victim.pid, 'SIGSTOP');
@@ -267,7 +267,7 @@ test('a hung rank ends the whole run within the collective timeout', async () =>
   );
   assert.match(
     err(),
-    /\n {2}rank 0 exited with code \d+; its last line: .*timed out after 4000 ms on rank 0 of 2/,
+    /\n {2}rank 0 exited with code \d+; its last line: .*timed out after 8000 ms on rank 0 of 2/,
   );
   await new Promise((r) => setTimeout(r, 200));
   for (const w of ws) assert.equal(alive(w.pid), false, `worker ${w.pid} (rank ${w.rank}) is gone`);
