@@ -38,7 +38,10 @@ export interface InitOptions {
   backend?: Backend;
   rank: number;
   worldSize: number;
-  /** `file:///path/to/store` (one machine, or a shared file system) or `tcp://HOST:PORT` (rank 0 hosts). */
+  /**
+   * `file:///path/to/store` (one machine, or a shared file system; a fresh path per run: a store file left by
+   * an earlier group would mix the two) or `tcp://HOST:PORT` (rank 0 hosts the store on PORT).
+   */
   initMethod: string;
   /** Rendezvous and collective timeout, ms. Default DEFAULT_TIMEOUT_MS. */
   timeoutMs?: number;
