@@ -158,18 +158,19 @@ export function launch(o: LaunchOptions): Promise<LaunchResult> {
       const entry = { rank, child, done: false };
       children.push(entry);
       lastLines.set(rank, '');
+      // rank 0's output passes through as it comes (progress bars included); other ranks' whole lines are
+      // prefixed; every rank's last non-empty line is kept for the failure report
       const pipe = (stream: NodeJS.ReadableStream, to: NodeJS.WritableStream) => {
         let partial = '';
-        stream.on('data', (d: Buffer) => {
-          const text = d.toString();
-          const parts = (partial + text).split(/\r\n|\n|\r/);
-          partial = parts.pop() ?? '';
-          for (const line of parts) if (line.trim() !== '') lastLines.set(rank, line.trim());
-          if (partial.trim() !== '') lastLines.set(rank, partial.trim());
+        stream.setEncoding('utf8');
+        stream.on('data', (text: string) => {
+          const lines = (partial + text).split(/\r\n|\n|\r/);
+          partial = lines.pop() ?? '';
+          const full = lines.filter((l) => l.trim() !== '');
+          const last = partial.trim() !== '' ? partial : full[full.length - 1];
+          if (last !== undefined) lastLines.set(rank, last.trim());
           if (rank === 0) to.write(text);
-          else
-            for (const line of (parts.length > 0 ? parts : []).filter((l) => l.trim() !== ''))
-              to.write(`[rank ${rank}] ${line}\n`);
+          else for (const line of full) to.write(`[rank ${rank}] ${line}\n`);
         });
         stream.on('end', () => {
           if (rank !== 0 && partial.trim() !== '') to.write(`[rank ${rank}] ${partial}\n`);
