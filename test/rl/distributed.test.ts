@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
@@ -41,19 +41,23 @@ function alive(pid: number): boolean {
 
 /** The launcher's worker processes (children of `pid`), with their RANK. */
 function workers(pid: number): { pid: number; rank: number }[] {
-  const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
-  return r.stdout
-    .split('\n')
-    .map((l) => Number(l.trim()))
-    .filter((p) => p > 0)
+  // the children of `pid`, from /proc (no ps needed): field 4 of /proc/P/stat, after the "(comm)" field
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return ''; // gone already
+    }
+  };
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .filter((p) => {
+      const stat = read(`/proc/${p}/stat`);
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+    })
     .map((p) => {
-      let env = '';
-      try {
-        env = readFileSync(`/proc/${p}/environ`, 'utf8');
-      } catch {
-        /* gone already */
-      }
-      const m = /(?:^|\0)RANK=(\d+)/.exec(env);
+      const m = /(?:^|\0)RANK=(\d+)/.exec(read(`/proc/${p}/environ`));
       return { pid: p, rank: m ? Number(m[1]) : -1 };
     });
 }
