@@ -39,7 +39,39 @@ async function mergeAction(flags: MergeFlags): Promise<void> {
   console.log(`merged ${r.tensors} tensors (${flags.method}) -> ${flags.out}`);
 }
 
+interface MergeLoraFlags {
+  base: string;
+  adapter: string;
+  out: string;
+  overwrite?: boolean;
+}
+
+/** `corl merge-lora`: folds a PEFT LoRA adapter into the base model's weights. */
+async function mergeLoraAction(flags: MergeLoraFlags): Promise<void> {
+  checkOutDir(flags.out, {
+    kind: 'model',
+    overwrite: flags.overwrite,
+    inputs: [
+      ['--base', flags.base],
+      ['--adapter', flags.adapter],
+    ],
+  });
+  const { mergeLoraCheckpoint } = await import('../merge/checkpoints.js');
+  const r = mergeLoraCheckpoint({ base: flags.base, adapter: flags.adapter, out: flags.out });
+  console.log(`folded the adapter into ${r.modules} modules -> ${flags.out}`);
+}
+
 export function registerMergeCommands(program: Command): void {
+  program
+    .command('merge-lora')
+    .description(
+      'fold a LoRA adapter (PEFT files) into the base model: W + (alpha / r) B A, a full checkpoint',
+    )
+    .requiredOption('--base <dir>', 'the model the adapter was trained on')
+    .requiredOption('--adapter <dir>', 'the adapter folder (adapter_model.safetensors + adapter_config.json)')
+    .requiredOption('--out <dir>', 'where to write the folded checkpoint (new or empty folder)')
+    .option('--overwrite', 'replace --out if it holds a model corl wrote')
+    .action(mergeLoraAction);
   program
     .command('merge')
     .description('merge two fine-tuned models that share a base (Gaussian band merge, as CoRL, or average)')

@@ -8,6 +8,7 @@ import * as torch from '../torch/index.js';
 import { describeNonFinite, loadULM, nonFiniteTensors, saveULM, type LoadedULM } from '../model/index.js';
 import { UserError } from '../util/errors.js';
 import { mergeAverage, mergeGaussian } from './merge.js';
+import { foldAdapter, readAdapter } from '../model/lora.js';
 
 export type MergeMethod = 'gaussian' | 'average';
 
@@ -48,5 +49,31 @@ export function mergeCheckpoints(opts: {
     return { tensors: n };
   } finally {
     for (const m of loaded) m.model.dispose();
+  }
+}
+
+/**
+ * `corl merge-lora`: the base checkpoint with a PEFT LoRA adapter folded into its weights (W + scale B A) as a
+ * full checkpoint, which `corl merge` (Gaussian merging of two LoRA-trained branches), eval and training take
+ * as any other model.
+ */
+export function mergeLoraCheckpoint(opts: { base: string; adapter: string; out: string }): {
+  modules: number;
+} {
+  const read = readAdapter(opts.adapter);
+  let loaded: LoadedULM | null = null;
+  try {
+    loaded = loadULM(opts.base);
+    const modules = foldAdapter(loaded.model, read, opts.adapter);
+    const bad = nonFiniteTensors(loaded.model.stateDict());
+    if (bad.length > 0)
+      throw new UserError(
+        `merge-lora: the folded weights are not all finite: ${describeNonFinite(bad)}; nothing was written to ${opts.out}`,
+      );
+    saveULM(loaded.model, loaded.tokenizer, opts.out);
+    return { modules };
+  } finally {
+    read.dispose();
+    loaded?.model.dispose();
   }
 }

@@ -160,6 +160,8 @@ export interface SaveOptions {
   dtype?: DType;
   /** Shard when the data exceeds this many bytes (default 5 GB, as HF). */
   maxShardBytes?: number;
+  /** Tensors written in place of the model's own under the same names (e.g. LoRA-folded weights). */
+  replace?: Map<string, Tensor>;
 }
 
 /** Writes model + tokenizer as a checkpoint folder `dir`, replacing it atomically if it exists. */
@@ -181,6 +183,10 @@ export function saveULM(
       fs.writeFileSync(path.join(tmp, name), JSON.stringify(json, null, 2) + '\n');
     torch.tidy(() => {
       const all = new Map<string, Tensor>([...model.stateDict(), ...model.passthrough]);
+      for (const [n, t] of opts.replace ?? []) {
+        if (!all.has(n)) throw new Error(`saveULM: the model has no tensor ${n} to replace`);
+        all.set(n, t);
+      }
       const dtype = opts.dtype;
       if (dtype !== undefined)
         for (const [n, t] of all) if (torch.isFloating(t.dtype) && t.dtype !== dtype) all.set(n, t.to(dtype));

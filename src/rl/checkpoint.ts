@@ -1,5 +1,6 @@
 /**
- * Trainer checkpoints: DIR/checkpoint-N/ holds the policy (HF layout, model/), the optimizer moments
+ * Trainer checkpoints: DIR/checkpoint-N/ holds the policy (HF layout, model/; a LoRA run also adapter/, and
+ * model/ has the adapter folded in), the optimizer moments
  * (optimizer.safetensors) and trainer_state.json (step = data position, sampler and default RNG states), so
  * `--resume` continues bit-exactly on CPU. Each checkpoint is written into a temp folder and renamed.
  */
@@ -10,6 +11,7 @@ import { loadULM, saveULM, type LoadedULM } from '../model/index.js';
 import { UserError } from '../util/errors.js';
 import { writeDirAtomically } from '../util/atomic-dir.js';
 import type { Policy } from './rollout.js';
+import { saveAdapter, type LoraAdapters } from '../model/lora.js';
 
 export interface TrainerState {
   /** Optimizer steps done; also the index of the next data batch. */
@@ -47,9 +49,15 @@ export function saveTrainerCheckpoint(
   config: unknown,
   fingerprint: string,
   ranks?: RankRngStates,
+  lora?: { adapters: LoraAdapters; baseModel: string },
 ): void {
   writeDirAtomically(dir, 'checkpoint', (tmp) => {
-    saveULM(policy.model, policy.tok, join(tmp, 'model'));
+    // a LoRA run: the adapter (PEFT's files, what --resume reads) and the model with it folded in
+    if (lora)
+      saveAdapter(join(tmp, 'adapter'), lora.adapters, { baseModel: lora.baseModel, model: policy.model });
+    torch.tidy(() =>
+      saveULM(policy.model, policy.tok, join(tmp, 'model'), { replace: lora?.adapters.foldedWeights() }),
+    );
     const o = opt.stateDict();
     torch.safetensors.saveSafetensors(join(tmp, OPTIM_FILE), o.tensors, { step: String(o.step) });
     const state: TrainerState = {

@@ -28,6 +28,17 @@ const rewardWeights = (modality: keyof typeof REWARD_NAMES) =>
         });
   });
 
+/** LoRA's default target modules: every projection of the LLM's attention and MLP (not lm_head). */
+export const LORA_TARGETS = [
+  'q_proj',
+  'k_proj',
+  'v_proj',
+  'o_proj',
+  'gate_proj',
+  'up_proj',
+  'down_proj',
+] as const;
+
 /** The default rewards: the paper's stage 1 (src/rewards/names.ts PAPER_REWARDS, written once there). */
 export const DEFAULT_REWARDS = PAPER_REWARDS;
 
@@ -47,6 +58,33 @@ export const TrainConfigSchema = z
     trainable: z
       .array(z.enum(['language_model', 'vision_model', 'aligner', 'gen_aligner', 'gen_head', 'gen_embed']))
       .default(['language_model']),
+    /**
+     * LoRA adapters (PEFT's) instead of full fine-tuning: every Linear named in target_modules inside the
+     * `trainable` modules gets y += (alpha / r) B A dropout(x), only A and B train (every base weight is
+     * frozen), and each checkpoint holds the adapter (checkpoint-N/adapter: PEFT's adapter_model.safetensors +
+     * adapter_config.json) beside the model with the adapter folded in (checkpoint-N/model). Mapping, optional.
+     * Default: none (full fine-tuning of `trainable`). Paper: none (ULM-R1 fine-tunes the whole LLM).
+     * - r: rank. Integer >= 1. Default `8` (PEFT's).
+     * - alpha: the update's scale numerator (scale alpha / r). Number > 0. Default `16`.
+     * - dropout: dropout on the adapter's input in the update's forward (never in rollouts). Number in [0, 1).
+     *   Default `0`.
+     * - target_modules: module names (PEFT's rule: a module whose path is the name or ends with `.name`).
+     *   List, at least one. Default: the LLM's q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.
+     * - use_rslora: rsLoRA's scale alpha / sqrt(r). Boolean. Default `false`.
+     */
+    lora: z
+      .object({
+        r: z.number().int().positive().default(8),
+        alpha: z.number().positive().finite().default(16),
+        dropout: z.number().min(0).lt(1).default(0),
+        target_modules: z
+          .array(z.string().regex(/^[\w.]+$/))
+          .min(1)
+          .default(() => [...LORA_TARGETS]),
+        use_rslora: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
     /**
      * Training JSONL, ULM-R1's fields: prompt, real_image, qa_problem, qa_solution, qa_type (every row both a
      * generation prompt and a question about the same image). String, required. Paper: mm-vl/x2x_rft_22k

@@ -61,6 +61,7 @@ import {
   type TextRollout,
 } from './rollout.js';
 import { evaluateHeldOut, evaluateHeldOutSharded, type HeldOutScores } from './heldout.js';
+import { adapterStateDict, applyLora, readAdapter, type LoraAdapters } from '../model/lora.js';
 
 type Task = 't2i' | 'mm2t';
 
@@ -78,6 +79,8 @@ export interface Run {
   sampling: SamplingConfig;
   /** Data parallel: this process's rank and share of every batch; null in a plain single-process run. */
   world: Shard | null;
+  /** The LoRA adapters (config `lora`), the only trained tensors then; null for full fine-tuning. */
+  lora?: LoraAdapters | null;
 }
 
 /** A data-parallel run's place: rank `rank` of `size` (docs/distributed.md). */
@@ -152,7 +155,11 @@ export function train(
 
   let run: Run;
   try {
-    run = buildRun(cfg, resumed?.loaded ?? loadULM(cfg.model), examples, world);
+    // a LoRA run resumes from the base model and the checkpoint's adapter (its model/ has the adapter folded)
+    const adapter = resumed && cfg.lora ? join(checkpointDir(cfg.out, start), 'adapter') : undefined;
+    if (adapter) resumed!.loaded.model.dispose();
+    const loaded = resumed && !adapter ? resumed.loaded : loadULM(cfg.model);
+    run = buildRun(cfg, loaded, examples, world, { adapter });
   } catch (e) {
     resumed?.dispose();
     throw e;
@@ -186,6 +193,7 @@ export function train(
         cfg,
         fingerprint,
         rankRng,
+        run.lora ? { adapters: run.lora, baseModel: cfg.model } : undefined,
       );
   };
   const progress = opts.quiet || !lead ? null : progressOf('train');
@@ -253,12 +261,16 @@ export function buildRun(
   loaded: ReturnType<typeof loadULM>,
   examples: RLExample[],
   world: World | null = null,
+  opts: { adapter?: string } = {},
 ): Run {
   const policy: Policy = { model: loaded.model, tok: loaded.tokenizer };
   policy.model.requiresGrad_(false);
-  const children = new Map(policy.model.namedChildren());
-  for (const name of cfg.trainable) children.get(name)?.requiresGrad_(true);
-  const params = policy.model.trainableParameters();
+  const lora = cfg.lora ? buildLora(cfg, policy, opts.adapter) : null;
+  if (lora === null) {
+    const children = new Map(policy.model.namedChildren());
+    for (const name of cfg.trainable) children.get(name)?.requiresGrad_(true);
+  }
+  const params = lora ? lora.parameters() : policy.model.trainableParameters();
   let ref: Policy | null = null;
   if (cfg.beta > 0) {
     const r = loadULM(cfg.model);
@@ -281,10 +293,37 @@ export function buildRun(
     }),
     sampling: samplingConfig(cfg),
     world: world ? shardLayout(cfg, world) : null,
+    ...(lora ? { lora } : {}),
   };
 }
 
+/**
+ * The run's LoRA adapters on the `trainable` modules' target Linears (base weights stay frozen): fresh, A
+ * drawn by its own generator from the seed (every rank draws the same, and libtorch's default stream is left
+ * as it is without LoRA), or read back from a checkpoint's adapter/ on resume.
+ */
+function buildLora(cfg: TrainConfig, policy: Policy, adapterDir: string | undefined): LoraAdapters {
+  const l = cfg.lora!;
+  const lora = applyLora(
+    policy.model,
+    { r: l.r, alpha: l.alpha, dropout: l.dropout, targetModules: l.target_modules, useRslora: l.use_rslora },
+    { within: cfg.trainable, generator: new torch.Generator(deriveSeed(cfg.seed, 'lora')) },
+  );
+  if (adapterDir === undefined) return lora;
+  const read = readAdapter(adapterDir);
+  try {
+    lora.loadStateDict(adapterStateDict(read), adapterDir);
+  } catch (e) {
+    lora.dispose();
+    throw e;
+  } finally {
+    read.dispose();
+  }
+  return lora;
+}
+
 export function disposeRun(run: Run): void {
+  run.lora?.dispose();
   run.opt.dispose();
   run.policy.model.dispose();
   run.ref?.model.dispose();

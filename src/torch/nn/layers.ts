@@ -28,11 +28,22 @@ export class Linear extends Module {
     this.weight = this.param('weight', w);
     this.bias =
       (opts.bias ?? true)
-        ? this.param('bias', opts.std !== undefined ? zeros([outFeatures]) : uniformFanIn([outFeatures], inFeatures, opts.generator))
+        ? this.param(
+            'bias',
+            opts.std !== undefined
+              ? zeros([outFeatures])
+              : uniformFanIn([outFeatures], inFeatures, opts.generator),
+          )
         : null;
   }
+  /**
+   * An extra term added to the output, computed from the same input: a LoRA adapter (src/model/lora.ts). It is
+   * not a child module, so the state dict (and every checkpoint of the model) holds the base weights only.
+   */
+  adapter: { forward(x: Tensor): Tensor } | null = null;
   forward(x: Tensor): Tensor {
-    return F.linear(x, this.weight, this.bias);
+    const y = F.linear(x, this.weight, this.bias);
+    return this.adapter === null ? y : y.add(this.adapter.forward(x));
   }
 }
 
@@ -92,11 +103,18 @@ export class Conv2d extends Module {
   ) {
     super();
     const fanIn = inChannels * kernelSize * kernelSize;
-    this.weight = this.param('weight', uniformFanIn([outChannels, inChannels, kernelSize, kernelSize], fanIn, opts.generator));
-    this.bias = (opts.bias ?? true) ? this.param('bias', uniformFanIn([outChannels], fanIn, opts.generator)) : null;
+    this.weight = this.param(
+      'weight',
+      uniformFanIn([outChannels, inChannels, kernelSize, kernelSize], fanIn, opts.generator),
+    );
+    this.bias =
+      (opts.bias ?? true) ? this.param('bias', uniformFanIn([outChannels], fanIn, opts.generator)) : null;
   }
   forward(x: Tensor): Tensor {
-    return F.conv2d(x, this.weight, this.bias, { stride: this.opts.stride ?? 1, padding: this.opts.padding ?? 0 });
+    return F.conv2d(x, this.weight, this.bias, {
+      stride: this.opts.stride ?? 1,
+      padding: this.opts.padding ?? 0,
+    });
   }
 }
 
