@@ -40,7 +40,7 @@ interface EvalFlags {
   examples: number;
 }
 
-/** `corl eval`: loads the rows, checks their image size against the model, evaluates. */
+/** `corl eval`: loads the rows, evaluates (images of any size go through the model's image processor). */
 async function evalAction(f: EvalFlags): Promise<void> {
   if (!fs.existsSync(f.model) || !fs.statSync(f.model).isDirectory())
     throw new UserError(`model directory ${f.model} does not exist`);
@@ -58,14 +58,6 @@ async function evalAction(f: EvalFlags): Promise<void> {
   const { loadULM } = await import('../model/checkpoint.js');
   torch.applyDefaultThreads();
   const { model, tokenizer } = loadULM(f.model);
-  const size = model.config.vision_config.params.image_size;
-  const bad = rows.find((r) => r.image.width !== size || r.image.height !== size);
-  if (bad) {
-    model.dispose();
-    throw new UserError(
-      `${bad.real_image} is ${bad.image.width}x${bad.image.height} but the model takes ${size}x${size} images`,
-    );
-  }
   const bar = progress('eval');
   try {
     const result = evaluate(model, tokenizer, rows, {

@@ -21,11 +21,11 @@
 import * as torch from '../torch/index.js';
 import type { MultiModalityCausalLM } from '../model/ulm.js';
 import type { ULMTokenizer } from '../model/tokenizer.js';
-import { expandImageTokens, leftPad, type UnderstandingBatch } from '../model/inputs.js';
+import { understandingBatch } from '../model/inputs.js';
 import { drawImages } from '../model/draw.js';
 import { understandingPrompt } from '../model/templates.js';
 import { sampleText } from '../model/sample.js';
-import { vitPixels } from '../model/preprocess.js';
+import { preprocessImage } from '../model/preprocess.js';
 import { POPE_SPLITS, QuestionGenerator, type PopeSplit, type QuestionFamily } from '../world/questions.js';
 import { detectObjects } from '../world/detect.js';
 import {
@@ -200,15 +200,14 @@ function answerBatch(
   maxNewTokens: number,
 ): string[] {
   return torch.tidy(() => {
-    const rows = prompts.map((p) =>
-      expandImageTokens(tok.encode(p, { bos: true }), tok.special, model.numImageTokens),
+    // each image through the model's image processor (a copy when it already has the ViT's size)
+    const px = images.map((im) => preprocessImage(im, model.config));
+    const batch = understandingBatch(
+      tok,
+      prompts,
+      px.map((p) => [p]),
+      model.numImageTokens,
     );
-    const padded = leftPad(rows, tok.special.pad);
-    const batch: UnderstandingBatch = {
-      ...padded,
-      imagesSeqMask: padded.ids.eq(tok.special.image).logicalAnd(padded.attentionMask.eq(1)),
-      pixelValues: vitPixels(images, model.config),
-    };
     const s = sampleText(model, batch, {
       maxNewTokens,
       temperature: 0,

@@ -1,10 +1,11 @@
 /**
- * `corl ask` and `corl generate` on a folder shaped like the official release, unchanged: Janus's key layout
+ * `corl ask`, `generate`, `eval` and `train` on a folder shaped like the official release, unchanged: Janus's key layout
  * in one `pytorch_model.bin` (bf16, the ViT's attention-pool head included; written by the conformance test's
  * checkpoint writer at test-micro size), a byte-level BPE tokenizer whose special tokens sit at ids far from
  * corl's own, and the release's special_tokens_map.json, processor_config.json and preprocessor_config.json.
- * ask reads an odd-sized PNG through the image processor; generate writes a PNG. A processor_config.json that
- * does not fit the model is one line and exit code 2.
+ * ask reads an odd-sized PNG through the image processor; generate writes a PNG; eval answers world
+ * questions (32-px images through the processor to the model's 16 px) and train runs a GRPO step whose model
+ * answers again. A processor_config.json that does not fit the model is one line and exit code 2.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,6 +25,7 @@ const MODEL = path.join(tmp, 'janus-micro');
 const config = presetConfig('test-micro', { vocabSize: 340 });
 config.vision_config.params.global_pool = 'map'; // the attention-pool head Janus carries
 config.gen_vision_config.params.codebook_show_usage = true; // and codebook_used, as the release
+config.language_config.max_position_embeddings = 1024; // byte-level BPE: a world question is ~200 tokens
 const S = config.vision_config.params.image_size; // 16
 
 const corl = (...args: string[]) =>
@@ -111,4 +113,59 @@ test('a processor_config.json that does not fit the model is one line, exit code
   assert.equal(a.status, 2);
   assert.match(a.stderr.trim(), /processor_config\.json: num_image_tokens 576 but the ViT gives 16 tokens/);
   assert.equal(a.stderr.trim().split('\n').length, 1);
+});
+
+test('corl eval and corl train run on the release-shaped folder; the trained model answers again', () => {
+  const world = path.join(tmp, 'world');
+  const w = corl('world', 'build', '--out', world, '--seed', '1', '--train', '6', '--test', '4', '--json');
+  assert.equal(w.status, 0, w.stderr);
+  const e = corl(
+    'eval',
+    '--model',
+    MODEL,
+    '--data',
+    path.join(world, 'eval'),
+    '--no-gen',
+    '--max-questions',
+    '4',
+    '--json',
+  );
+  assert.equal(e.status, 0, e.stderr);
+  const scores = JSON.parse(e.stdout.trim().split('\n').pop()!) as Record<string, { n: number }>;
+  for (const family of ['mcq', 'oe', 'pope']) assert.equal(scores[family]!.n, 4, family);
+  const config = path.join(tmp, 'train.yaml');
+  const out = path.join(tmp, 'run');
+  fs.writeFileSync(
+    config,
+    [
+      `model: ${MODEL}`,
+      `data: ${path.join(world, 'train.jsonl')}`,
+      `out: ${out}`,
+      'tasks: [mm2t]',
+      'steps: 1',
+      'batch_size: 2',
+      'num_generations: 2',
+      'micro_batch_size: 2',
+      'max_completion_length: 6',
+      'sample_every: 0',
+      'save_every: 0',
+      'eval_rows: 0',
+      'rewards: { image: {}, text: { qa_accuracy: 1, format: 1 } }',
+    ].join('\n') + '\n',
+  );
+  const t = corl('train', '--config', config, '--json');
+  assert.equal(t.status, 0, t.stderr);
+  const trained = (JSON.parse(t.stdout.trim().split('\n').pop()!) as { model: string }).model;
+  const a = corl(
+    'ask',
+    '--model',
+    trained,
+    '--image',
+    path.join(tmp, 'photo.png'),
+    '--question',
+    'q',
+    '--max-tokens',
+    '4',
+  );
+  assert.equal(a.status, 0, a.stderr);
 });
