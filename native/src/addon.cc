@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterRandom(env, exports);
   RegisterRuntime(env, exports);
   RegisterDistributed(env, exports);
+  RegisterCheckpoint(env, exports);
   return exports;
 }
 

@@ -67,5 +67,6 @@ void RegisterOptim(Napi::Env env, Napi::Object exports);
 void RegisterRandom(Napi::Env env, Napi::Object exports);
 void RegisterRuntime(Napi::Env env, Napi::Object exports);
 void RegisterDistributed(Napi::Env env, Napi::Object exports);
+void RegisterCheckpoint(Napi::Env env, Napi::Object exports);
 
 }  // namespace corl

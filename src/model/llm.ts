@@ -126,6 +126,11 @@ export class LlamaModel extends nn.Module {
   readonly embed_tokens: nn.Embedding;
   readonly layers: nn.ModuleList<LlamaDecoderLayer>;
   readonly norm: nn.RMSNorm;
+  /**
+   * Activation checkpointing (HF's gradient_checkpointing): in a forward that records gradients (no KV cache),
+   * each decoder layer keeps only its input and is recomputed in backward (torch.checkpoint).
+   */
+  gradientCheckpointing = false;
   constructor(
     readonly config: LMConfig,
     o: InitOpts = {},
@@ -159,8 +164,14 @@ export class LlamaModel extends nn.Module {
       );
       const blocked = blockedMask(mask, past, T);
       let h = embeds;
+      const recompute = this.gradientCheckpointing && cache === undefined && torch.isGradEnabled();
       this.layers.items.forEach((layer, i) => {
-        h = layer.forward(h, rope, blocked, i, cache);
+        h = recompute
+          ? torch.checkpoint(
+              ([x, cos, sin, b]) => [layer.forward(x!, { cos: cos!, sin: sin! }, b!, i)],
+              [h, rope.cos, rope.sin, blocked],
+            )[0]!
+          : layer.forward(h, rope, blocked, i, cache);
       });
       return this.norm.forward(h);
     });

@@ -61,12 +61,13 @@ export class LoraLinear extends nn.Module {
   }
 
   /**
-   * scale * B A dropout(x). Dropout acts only while gradients are recorded in training mode (the update's
-   * forward), never in rollouts or scoring without gradients, so sampling sees the adapter's mean function.
+   * scale * B A dropout(x). Dropout acts only in training mode in a forward that will be back-propagated (the
+   * update's; torch.isRecording: also a checkpointed layer's first run), never in rollouts or scoring without
+   * gradients, so sampling sees the adapter's mean function.
    */
   forward(x: Tensor): Tensor {
     return torch.tidy(() => {
-      const drop = this.dropout > 0 && this.training && torch.isGradEnabled();
+      const drop = this.dropout > 0 && this.training && torch.isRecording();
       const h = drop ? torch.F.dropout(x, this.dropout, true) : x;
       return this.lora_B.forward(this.lora_A.forward(h)).mul(this.scale);
     });

@@ -86,6 +86,13 @@ export const TrainConfigSchema = z
       .strict()
       .optional(),
     /**
+     * Activation checkpointing of the LLM's decoder layers in the update's forward: each layer keeps only its
+     * input and recomputes its activations in backward (the same gradients; at world-tiny size the update's
+     * peak memory 0.37x and its time 1.4x, docs/janus-pro.md). CPU tensors only for now. Boolean, optional.
+     * Default: `false`. Paper (ULM-R1): true.
+     */
+    gradient_checkpointing: z.boolean().optional(),
+    /**
      * Training JSONL, ULM-R1's fields: prompt, real_image, qa_problem, qa_solution, qa_type (every row both a
      * generation prompt and a question about the same image). String, required. Paper: mm-vl/x2x_rft_22k
      * (stage 1); x2x_rft_16k, mcot_r1_mcq_66k, mcot_r1_vqa_66k (the stage-2 branches).

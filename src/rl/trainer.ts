@@ -265,6 +265,7 @@ export function buildRun(
 ): Run {
   const policy: Policy = { model: loaded.model, tok: loaded.tokenizer };
   policy.model.requiresGrad_(false);
+  policy.model.language_model.model.gradientCheckpointing = cfg.gradient_checkpointing ?? false;
   const lora = cfg.lora ? buildLora(cfg, policy, opts.adapter) : null;
   if (lora === null) {
     const children = new Map(policy.model.namedChildren());

@@ -8,6 +8,7 @@ export { type DType, isFloating } from './dtype.js';
 export * from './creation.js';
 export * from './random.js';
 export * from './autograd.js';
+export { checkpoint, isRecording } from './checkpoint.js';
 export * from './runtime.js';
 export { tidy, keep, dispose, scopeDepth } from './scope.js';
 export { cat, stack, where } from './functional.js';

@@ -152,3 +152,24 @@ test('two LoRA-trained branches fold and merge (Gaussian) like full models', () 
     'the merged model carries the branches’ updates',
   );
 });
+
+test('gradient_checkpointing: a run ends with the weights of the run without it', () => {
+  const outs = [false, true].map((on) => {
+    const cfg = loadTrainConfig(
+      writeConfig(fx, `ckpt-${on}`, {
+        steps: 2,
+        save_every: 0,
+        sample_every: 0,
+        ...(on ? { gradient_checkpointing: true } : {}),
+      }),
+    );
+    const live0 = torch.liveTensors();
+    train(cfg, { quiet: true });
+    assert.equal(torch.liveTensors(), live0);
+    return weights(join(cfg.out, 'checkpoint-2', 'model'));
+  });
+  let diff = 0;
+  for (const [k, v] of outs[0]!)
+    v.forEach((x, i) => (diff = Math.max(diff, Math.abs(x - outs[1]!.get(k)![i]!))));
+  assert.ok(diff <= 1e-6, `max |weight diff| ${diff}`);
+});
