@@ -61,6 +61,7 @@ import {
   type TextRollout,
 } from './rollout.js';
 import { evaluateHeldOut, evaluateHeldOutSharded, type HeldOutScores } from './heldout.js';
+import { describeMemory, estimateMemory, peakRssMB } from './memory.js';
 import { adapterStateDict, applyLora, readAdapter, type LoraAdapters } from '../model/lora.js';
 
 type Task = 't2i' | 'mm2t';
@@ -164,6 +165,10 @@ export function train(
     resumed?.dispose();
     throw e;
   }
+  if (!opts.quiet && lead)
+    process.stderr.write(
+      `train: ${describeMemory(estimateMemory(cfg, run.policy.model, run.opt.params, { reference: run.ref !== null }))}\n`,
+    );
   // a rank the checkpoint has no generator states for (saved by fewer ranks) starts its own fresh streams
   if (resumed && !resumed.restore(run.opt, run.sampler, world?.rank))
     torch.manualSeed(deriveSeed(cfg.seed, 'torch', world!.rank));
@@ -384,6 +389,7 @@ export function trainStep(run: Run, step: number): Metrics {
       'time/reward': times[1]!,
       'time/update': times[2]!,
       step_time: times[3]!,
+      'mem/peak_rss': peakRssMB(),
     };
   });
 }

@@ -368,7 +368,8 @@ test('a killed launcher takes its workers with it, and --resume --nproc 2 ends b
       .split('\n')
       .map((l) => {
         const m = JSON.parse(l) as Record<string, unknown>;
-        for (const k of Object.keys(m)) if (k.startsWith('time/') || k === 'step_time') delete m[k];
+        for (const k of Object.keys(m))
+          if (k.startsWith('time/') || k.startsWith('mem/') || k === 'step_time') delete m[k];
         return m;
       });
   assert.deepEqual(rows('dp-killed'), rows('dp-full'));
