@@ -151,7 +151,12 @@ export class LoraAdapters {
       for (const [p, { base, lora }] of this.modules)
         out.set(
           `${p}.weight`,
-          torch.tidy(() => base.weight.add(lora.delta().to(base.weight.dtype))),
+          // a low-precision base (a bf16 run) folds in float32: the adapter's update is not rounded to bf16
+          torch.tidy(() =>
+            base.weight.dtype === 'float32' || base.weight.dtype === 'float64'
+              ? base.weight.add(lora.delta().to(base.weight.dtype))
+              : base.weight.float().add(lora.delta().float()),
+          ),
         );
       return out;
     });

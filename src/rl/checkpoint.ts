@@ -50,13 +50,18 @@ export function saveTrainerCheckpoint(
   fingerprint: string,
   ranks?: RankRngStates,
   lora?: { adapters: LoraAdapters; baseModel: string },
+  /** Write the model's floating tensors in this dtype (a bf16 run writes float32, as a float32 run). */
+  modelDtype?: torch.DType,
 ): void {
   writeDirAtomically(dir, 'checkpoint', (tmp) => {
     // a LoRA run: the adapter (PEFT's files, what --resume reads) and the model with it folded in
     if (lora)
       saveAdapter(join(tmp, 'adapter'), lora.adapters, { baseModel: lora.baseModel, model: policy.model });
     torch.tidy(() =>
-      saveULM(policy.model, policy.tok, join(tmp, 'model'), { replace: lora?.adapters.foldedWeights() }),
+      saveULM(policy.model, policy.tok, join(tmp, 'model'), {
+        replace: lora?.adapters.foldedWeights(),
+        ...(modelDtype ? { dtype: modelDtype } : {}),
+      }),
     );
     const o = opt.stateDict();
     torch.safetensors.saveSafetensors(join(tmp, OPTIM_FILE), o.tensors, { step: String(o.step) });

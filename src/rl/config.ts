@@ -89,9 +89,19 @@ export const TrainConfigSchema = z
      * Activation checkpointing of the LLM's decoder layers in the update's forward: each layer keeps only its
      * input and recomputes its activations in backward (the same gradients; at world-tiny size the update's
      * peak memory 0.37x and its time 1.4x, docs/janus-pro.md). CPU tensors only for now. Boolean, optional.
-     * Default: `false`. Paper (ULM-R1): true.
+     * Default: false (absent). Paper (ULM-R1): true.
      */
     gradient_checkpointing: z.boolean().optional(),
+    /**
+     * The policy's (and the reference's) floating dtype in rollouts and the update. `bfloat16`: weights and
+     * activations in bf16 (half the weight memory), with an fp32 master copy of every trained tensor that AdamW
+     * updates (fp32 moments) and copies back into the bf16 model after each step; logits are cast to fp32
+     * before the log-softmax, and the loss is computed in fp32. Checkpoints are written in float32 (the
+     * trained tensors from the masters), so a run resumes exactly. `float32`: everything in float32. float32
+     * | bfloat16, optional. Default: float32 (absent: a float32 run as before the field existed). Paper
+     * (ULM-R1): bfloat16.
+     */
+    dtype: z.enum(['float32', 'bfloat16']).optional(),
     /**
      * Training JSONL, ULM-R1's fields: prompt, real_image, qa_problem, qa_solution, qa_type (every row both a
      * generation prompt and a question about the same image). String, required. Paper: mm-vl/x2x_rft_22k

@@ -7,6 +7,10 @@
  * intermediate-size ones, and two attention rows of the sequence length per head); with
  * gradient_checkpointing, one hidden vector per layer plus one layer's worth; plus the logits of the head
  * (log-softmax keeps two copies). Rollouts without gradients need far less and are not counted.
+ *
+ * dtype bfloat16: the model's weights and the saved activations take 2 bytes (the logits stay float32), and
+ * every trained tensor adds an fp32 master (counted with the weights) and a bf16 gradient beside the master's
+ * fp32 one; AdamW's moments are fp32 either way.
  */
 import type { MultiModalityCausalLM } from '../model/index.js';
 import type { Tensor } from '../torch/index.js';
@@ -34,8 +38,11 @@ export function estimateMemory(
   trained: readonly Tensor[],
   opts: { reference?: boolean } = {},
 ): MemoryEstimate {
-  const weights = bytesOf(model.parameters()) * (opts.reference ? 2 : 1);
-  const grads = bytesOf(trained);
+  const low = (cfg.dtype ?? 'float32') !== 'float32';
+  const trainedNumel = trained.reduce((a, t) => a + t.numel, 0);
+  // bf16: `trained` are the fp32 masters; the model's own copies are in model.parameters()
+  const weights = bytesOf(model.parameters()) * (opts.reference ? 2 : 1) + (low ? 4 * trainedNumel : 0);
+  const grads = bytesOf(trained) + (low ? 2 * trainedNumel : 0);
   const optimizer = 2 * trained.reduce((a, t) => a + t.numel * 4, 0);
   const c = model.config.language_config;
   const D = c.hidden_size;
@@ -54,7 +61,7 @@ export function estimateMemory(
   const perSeq = (T: number, V: number) => {
     const layer = T * (14 * D + 4 * I) + 2 * H * T * T;
     const layers = cfg.gradient_checkpointing ? L * T * D + layer : L * layer;
-    return 4 * (layers + 3 * T * V);
+    return (low ? 2 : 4) * layers + 4 * 3 * T * V;
   };
   let activations = 0;
   if (t2i) activations += rows * t2i.mult * perSeq(t2i.T, vocabOf('img'));

@@ -82,6 +82,11 @@ export interface Run {
   world: Shard | null;
   /** The LoRA adapters (config `lora`), the only trained tensors then; null for full fine-tuning. */
   lora?: LoraAdapters | null;
+  /**
+   * dtype bfloat16: the fp32 masters of the trained tensors (the optimizer's params; the model's are bf16);
+   * null or absent in a float32 run.
+   */
+  master?: torch.MasterWeights | null;
 }
 
 /** A data-parallel run's place: rank `rank` of `size` (docs/distributed.md). */
@@ -173,7 +178,7 @@ export function train(
   if (resumed && !resumed.restore(run.opt, run.sampler, world?.rank))
     torch.manualSeed(deriveSeed(cfg.seed, 'torch', world!.rank));
   // rank 0's weights on every rank (DDP's start), and the sync point before rank 0 touches the folder
-  if (world) dist.broadcast([...run.policy.model.stateDict().values()], 0);
+  if (world) dist.broadcast([...run.policy.model.stateDict().values(), ...(run.master?.master ?? [])], 0);
   if (lead) {
     plan.commit();
     writeFileSync(join(cfg.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
@@ -188,7 +193,7 @@ export function train(
   const save = (step: number) => {
     // every rank's sampler and default-generator states, so a run resumes bit-exactly with the same world size
     const rankRng = world ? gatherRngStates(run) : undefined;
-    if (lead)
+    const write = () =>
       saveTrainerCheckpoint(
         checkpointDir(cfg.out, step),
         run.policy,
@@ -199,7 +204,13 @@ export function train(
         fingerprint,
         rankRng,
         run.lora ? { adapters: run.lora, baseModel: cfg.model } : undefined,
+        run.master ? 'float32' : undefined,
       );
+    // a bf16 run saves the trained tensors' fp32 masters (and the rest widened to float32)
+    if (lead) {
+      if (run.master) run.master.withMasterData(write);
+      else write();
+    }
   };
   const progress = opts.quiet || !lead ? null : progressOf('train');
   for (let step = start; step < cfg.steps; step++) {
@@ -277,9 +288,14 @@ export function buildRun(
     for (const name of cfg.trainable) children.get(name)?.requiresGrad_(true);
   }
   const params = lora ? lora.parameters() : policy.model.trainableParameters();
+  // bf16: the trained tensors' fp32 masters are taken from the (float32) loaded weights before the model is
+  // converted, so a run from a float32 checkpoint (or resumed from its own) starts from exact masters
+  const dtype = cfg.dtype ?? 'float32';
+  const master = dtype === 'float32' ? null : new torch.MasterWeights(params, dtype);
+  if (master) policy.model.to(dtype);
   let ref: Policy | null = null;
   if (cfg.beta > 0) {
-    const r = loadULM(cfg.model);
+    const r = dtype === 'float32' ? loadULM(cfg.model) : loadULM(cfg.model, { dtype });
     r.model.requiresGrad_(false).eval();
     ref = { model: r.model, tok: r.tokenizer };
   }
@@ -287,7 +303,10 @@ export function buildRun(
     cfg,
     policy,
     ref,
-    opt: new torch.optim.AdamW(params, { lr: cfg.lr, weightDecay: cfg.weight_decay }),
+    opt: new torch.optim.AdamW(master ? master.master : params, {
+      lr: cfg.lr,
+      weightDecay: cfg.weight_decay,
+    }),
     schedule: torch.lr.scheduleByName(cfg.lr_schedule, cfg.steps, cfg.warmup_steps),
     data: new BatchStream(examples, cfg.batch_size, cfg.seed),
     sampler: new torch.Generator(
@@ -300,6 +319,7 @@ export function buildRun(
     sampling: samplingConfig(cfg),
     world: world ? shardLayout(cfg, world) : null,
     ...(lora ? { lora } : {}),
+    ...(master ? { master } : {}),
   };
 }
 
@@ -330,6 +350,7 @@ function buildLora(cfg: TrainConfig, policy: Policy, adapterDir: string | undefi
 
 export function disposeRun(run: Run): void {
   run.lora?.dispose();
+  run.master?.dispose();
   run.opt.dispose();
   run.policy.model.dispose();
   run.ref?.model.dispose();
@@ -809,16 +830,21 @@ function policyUpdate(
   let gradNorm = 0;
   for (let it = 0; it < cfg.num_iterations; it++) {
     run.opt.zeroGrad();
+    run.master?.zeroGrad();
     slices.forEach((slice, k) =>
       torch.tidy(() => {
         microBatchLoss(run, images, answers, adv, slice, frozen[k]!, it === 0, add, denominators?.[k])
           .div(micro)
           .backward();
+        // bf16: each micro-batch's gradients are added onto the fp32 masters (accumulated in fp32)
+        run.master?.gradsToMaster();
       }),
     );
+    // bf16: the masters' gradients are reduced and clipped, the masters stepped and copied down to the model
     if (run.world) dist.allReduceGradients(run.opt.params, 'sum');
     gradNorm = torch.optim.clipGradNorm(run.opt.params, cfg.max_grad_norm);
     run.opt.step();
+    run.master?.copyToModel();
   }
   run.opt.zeroGrad();
   torch.dispose(

@@ -15,5 +15,6 @@ export { cat, stack, where } from './functional.js';
 export * as F from './functional.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim.js';
+export { MasterWeights } from './mixed-precision.js';
 export * as lr from './lr.js';
 export * as safetensors from './safetensors.js';
