@@ -9,6 +9,7 @@
  */
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
+import { DATA_PARALLEL } from '../util/data-parallel.js';
 import { parseIntOption, parseTextOption } from './options.js';
 
 /** Runs `corl <args>` as `nprocPerNode` workers of this node; resolves to the exit code the CLI should end with. */
@@ -95,10 +96,10 @@ export function registerLaunchCommands(program: Command): void {
     )
     .allowUnknownOption()
     .action(async (command: string[], flags: LaunchFlags) => {
-      // only the trainer joins a process group; any other command would run N times over the same files
-      if (command[0] !== 'train')
+      // only these join a process group; any other command would run N times over the same files
+      if (!DATA_PARALLEL.includes(command[0] ?? ''))
         throw new UserError(
-          `corl launch runs "train" data-parallel; "${command[0] ?? ''}" does not run data-parallel (yet)`,
+          `corl launch runs ${DATA_PARALLEL.map((c) => `"${c}"`).join(', ')} data-parallel; "${command[0] ?? ''}" does not run data-parallel`,
         );
       process.exitCode = await launchWorkers({ args: command, ...flags });
     });

@@ -11,11 +11,15 @@ interface PipelineFlags {
   imageRewards?: string;
   recipe: string;
   seeds?: number;
+  nproc: number;
 }
 
 const IMAGE_REWARDS_HELP =
   'image rewards of stage 1 and the generation branch, replacing the recipe\'s: "paper" (cycle + TIM), "geneval", or ' +
   'names with weights "geneval=1,t2i_ti_sim=0.5"';
+
+const NPROC_HELP =
+  'data-parallel workers of each train, pretrain and eval stage (docs/distributed.md); default 1: on this 2-core machine 2 ranks measured no faster than one process';
 
 const RECIPE_HELP =
   'RL recipe: "corl" (the default, chosen by measurement: docs/recipe.md) or "paper" (Table 5 of the paper as written)';
@@ -70,6 +74,7 @@ export function registerPipelineCommands(program: Command): void {
     )
     .option('--image-rewards <list>', IMAGE_REWARDS_HELP)
     .option('--recipe <name>', RECIPE_HELP, 'corl')
+    .option('--nproc <n>', NPROC_HELP, parseIntOption(1, 1024), 1)
     .action(pipelineAction);
 
   program
@@ -89,5 +94,6 @@ export function registerPipelineCommands(program: Command): void {
     .option('--jobs <n>', 'runs side by side', parseIntOption(1, 64), 2)
     .option('--image-rewards <list>', IMAGE_REWARDS_HELP)
     .option('--recipe <name>', RECIPE_HELP, 'corl')
+    .option('--nproc <n>', NPROC_HELP, parseIntOption(1, 1024), 1)
     .action(pilotAction);
 }

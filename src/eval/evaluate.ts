@@ -19,6 +19,7 @@
  * (`pope_split` or `qa_kind: exist` -> pope, `qa_type: MC` -> mcq, else oe).
  */
 import * as torch from '../torch/index.js';
+import * as dist from '../torch/distributed.js';
 import type { MultiModalityCausalLM } from '../model/ulm.js';
 import type { ULMTokenizer } from '../model/tokenizer.js';
 import { understandingBatch } from '../model/inputs.js';
@@ -76,6 +77,13 @@ export interface EvalOptions {
   examples?: number;
   /** Called after each batch with the work done so far (units: images + answers). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Data parallel (docs/distributed.md): this rank of `size` in the joined process group. Whole batches are
+   * dealt out round-robin (generation batches, then answering batches), each rank skips the image sampler's
+   * draws of the others' generation batches, and the per-batch results are all-gathered, so every rank
+   * returns exactly one process's items and scores. Absent: one process.
+   */
+  world?: { rank: number; size: number } | null;
 }
 
 /** A quick evaluation for in-training checks: ~10-20 s for the world-tiny model on 2 cores. */
@@ -244,12 +252,13 @@ export function evaluate(
   const total = routed.gen.length * G + questions.length;
   let done = 0;
   const tick: Tick = (n) => {
-    done += n;
+    done = Math.min(total, done + n); // data parallel: every rank counts its peers' batches as its own
     opts.onProgress?.(done, total);
   };
   return torch.noGrad(() => {
     const gen = evaluateGeneration(model, tok, routed.gen, opts, tick);
-    const answers = answerQuestions(model, tok, questions, opts, tick);
+    const genBatches = Math.ceil(routed.gen.length / (opts.genBatch ?? 16));
+    const answers = answerQuestions(model, tok, questions, opts, tick, genBatches);
     const scores = scoreAnswers(routed, answers, opts.examples ?? 0);
     const result: EvalResult = {
       geneval: gen.geneval,
@@ -278,26 +287,32 @@ function evaluateGeneration(
   const gen = new torch.Generator(opts.seed ?? 0);
   const results: { tag: GenevalCategory; correct: boolean }[] = [];
   let objects = 0;
-  for (const part of chunks(prompts, opts.genBatch ?? 16)) {
-    const images = drawImages(
-      model,
-      tok,
-      part.map((r) => r.prompt),
-      {
-        imagesPerPrompt: G,
-        cfgWeight: opts.cfgWeight ?? 5,
-        temperature: opts.temperature ?? 1,
-        generator: gen,
-      },
-    );
-    const scored = scoreImages(
-      part.flatMap((r) => Array.from({ length: G }, () => r)),
-      images,
-    );
-    results.push(...scored.results);
-    objects += scored.objects;
-    tick(images.length);
-  }
+  const world = opts.world ?? null;
+  if (world !== null) {
+    const shared = shardedGeneration(model, tok, prompts, opts, tick, gen, world);
+    results.push(...shared.results);
+    objects = shared.objects;
+  } else
+    for (const part of chunks(prompts, opts.genBatch ?? 16)) {
+      const images = drawImages(
+        model,
+        tok,
+        part.map((r) => r.prompt),
+        {
+          imagesPerPrompt: G,
+          cfgWeight: opts.cfgWeight ?? 5,
+          temperature: opts.temperature ?? 1,
+          generator: gen,
+        },
+      );
+      const scored = scoreImages(
+        part.flatMap((r) => Array.from({ length: G }, () => r)),
+        images,
+      );
+      results.push(...scored.results);
+      objects += scored.objects;
+      tick(images.length);
+    }
   const items: EvalItems['geneval'] = [];
   for (let k = 0; k * G < results.length; k++) {
     const mine = results.slice(k * G, (k + 1) * G);
@@ -316,6 +331,79 @@ function evaluateGeneration(
   };
 }
 
+type GenBatchResult = { results: { tag: GenevalCategory; correct: boolean }[]; objects: number };
+
+/**
+ * Draws from `generator` exactly as sampleImages does for `rows` images of `tokens` codes over a codebook of
+ * `codes` without computing them: one multinomial draw from a [rows, codes] float32 distribution per code
+ * (libtorch draws one exponential per entry whatever the probabilities), none when greedy. A rank skips the
+ * other ranks' generation batches with it, so its own batches see one process's random stream.
+ */
+export function skipImageDraws(
+  generator: torch.Generator,
+  rows: number,
+  tokens: number,
+  codes: number,
+  temperature = 1,
+): void {
+  if (temperature === 0 || rows === 0) return;
+  torch.noGrad(() =>
+    torch.tidy(() => {
+      const probs = torch.ones([rows, codes], { dtype: 'float32' });
+      for (let k = 0; k < tokens; k++) torch.multinomial(probs, 1, { generator }).dispose();
+    }),
+  );
+}
+
+/** Generation batch k runs on rank k mod size; the answering batches continue the deal after them. */
+const dealt = (k: number, world: { rank: number; size: number }) => k % world.size === world.rank;
+
+/** 1, data parallel: this rank's generation batches, the others' draws skipped, every batch gathered. */
+function shardedGeneration(
+  model: MultiModalityCausalLM,
+  tok: ULMTokenizer,
+  prompts: readonly EvalRow[],
+  opts: EvalOptions,
+  tick: Tick,
+  gen: torch.Generator,
+  world: { rank: number; size: number },
+): GenBatchResult {
+  const G = opts.imagesPerPrompt ?? 4;
+  const mine: [number, GenBatchResult][] = [];
+  chunks(prompts, opts.genBatch ?? 16).forEach((part, k) => {
+    if (!dealt(k, world)) {
+      const codes = model.config.gen_head_config.params.image_token_size;
+      skipImageDraws(gen, part.length * G, model.numGenTokens, codes, opts.temperature ?? 1);
+      return;
+    }
+    const images = drawImages(
+      model,
+      tok,
+      part.map((r) => r.prompt),
+      {
+        imagesPerPrompt: G,
+        cfgWeight: opts.cfgWeight ?? 5,
+        temperature: opts.temperature ?? 1,
+        generator: gen,
+      },
+    );
+    const scored = scoreImages(
+      part.flatMap((r) => Array.from({ length: G }, () => r)),
+      images,
+    );
+    mine.push([k, scored]);
+    tick(images.length * world.size);
+  });
+  const all = dist
+    .allGatherJson(mine)
+    .flat()
+    .sort((a, b) => a[0] - b[0]);
+  return {
+    results: all.flatMap(([, r]) => r.results),
+    objects: all.reduce((a, [, r]) => a + r.objects, 0),
+  };
+}
+
 /** 2. One greedy answer per question, in batches. */
 function answerQuestions(
   model: MultiModalityCausalLM,
@@ -323,10 +411,34 @@ function answerQuestions(
   questions: readonly EvalRow[],
   opts: EvalOptions,
   tick: Tick,
+  first = 0,
 ): Map<EvalRow, string> {
   const size = model.config.vision_config.params.image_size;
   const imageOf = (r: EvalRow): RgbImage => r.image ?? renderScene(r.scene, { size });
   const answers = new Map<EvalRow, string>();
+  const world = opts.world ?? null;
+  if (world !== null) {
+    // the deal continues after the generation batches, so the ranks' loads even out
+    const parts = chunks(questions, opts.textBatch ?? 64);
+    const mine: [number, string[]][] = [];
+    parts.forEach((part, k) => {
+      if (!dealt(first + k, world)) return;
+      mine.push([
+        k,
+        answerBatch(
+          model,
+          tok,
+          part.map((r) => understandingPrompt(r.qa_problem!)),
+          part.map(imageOf),
+          opts.maxNewTokens ?? 64,
+        ),
+      ]);
+      tick(part.length * world.size);
+    });
+    for (const [k, outs] of dist.allGatherJson(mine).flat())
+      parts[k]!.forEach((r, i) => answers.set(r, outs[i]!));
+    return answers;
+  }
   for (const part of chunks(questions, opts.textBatch ?? 64)) {
     const outs = answerBatch(
       model,

@@ -45,6 +45,8 @@ export interface PilotOptions {
   imageRewards?: string;
   /** The RL recipe (recipes.ts): "corl" (default, configs/world) or "paper" (configs/paper). */
   recipe?: string;
+  /** Data-parallel workers of each train, pretrain and eval stage (default 1; docs/distributed.md). */
+  nproc?: number;
 }
 
 export interface PilotSeedResult {
@@ -69,6 +71,7 @@ export async function runPilot(
   for (let seed = 0; seed < o.seeds; seed++) {
     process.stderr.write(`corl pilot: seed ${seed + 1}/${o.seeds}\n`);
     const r = new StageRunner(join(out, `seed-${seed}`), `pilot ${runIdentity(p)}`);
+    r.nproc = o.nproc ?? 1;
     runners.push(r);
     results.push(
       await pilotSeed(

@@ -41,6 +41,8 @@ export interface PipelineOptions {
   recipe?: string;
   /** Seeds (default 1): one pipeline each, seeds `seed` .. `seed + seeds - 1`, and one report over them. */
   seeds?: number;
+  /** Data-parallel workers of each train, pretrain and eval stage (default 1; docs/distributed.md). */
+  nproc?: number;
 }
 
 export interface TrainStageResult {
@@ -109,6 +111,7 @@ async function runSeed(
   claimDir(dir, 'pipeline');
   clearOwnEntries(dir, 'pipeline', (name) => TEMP_ENTRY.test(name)); // leftovers of an interrupted run
   const runner = new StageRunner(dir, runIdentity(p));
+  runner.nproc = o.nproc ?? 1;
   process.stderr.write(`corl pipeline (${p.name}, recipe ${p.recipe.name}, seed ${seed}) -> ${dir}\n`);
   const world = join(dir, 'world');
   await buildWorld(runner, p, world, seed);

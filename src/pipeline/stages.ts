@@ -9,6 +9,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, wri
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
+import { withNproc } from '../util/data-parallel.js';
 import { MultiProgress, describe, parseProgressLine, type ProgressState } from '../util/progress.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'corl.js');
@@ -31,6 +32,12 @@ export class StageRunner {
   private readonly file: string;
   /** How each stage of this invocation went: 'done' (ran now) or 'cached' (finished in an earlier run). */
   readonly timeline: { name: string; status: 'done' | 'cached' | 'failed'; seconds: number }[] = [];
+
+  /**
+   * Data parallel: stages of the commands that run data-parallel (train, pretrain, eval) get `--nproc N`
+   * when N > 1 (docs/distributed.md); 1 leaves every command line as it was.
+   */
+  nproc = 1;
 
   /** The live view of the running stages (their children report progress as JSON lines). */
   private readonly display: MultiProgress;
@@ -76,6 +83,7 @@ export class StageRunner {
       return prev.result as T;
     }
     const t0 = Date.now();
+    args = withNproc(args, this.nproc);
     this.log(`  ${name}: running  corl ${args.join(' ')}`);
     const logFile = join(this.dir, 'logs', `${name.replace(/[^\w.-]+/g, '_')}.log`);
     const { code, lastJson } = await runCli(args, env, logFile, (p) => this.display.update(name, p));

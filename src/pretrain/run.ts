@@ -33,7 +33,16 @@ export interface Budget {
 export interface RunHooks {
   /** Progress of the current stage in [0, 1] with a short status line. */
   onProgress?: (stage: 'vq' | 'vision' | 'sft' | 'eval', progress: number, info: string) => void;
+  /**
+   * Data parallel (docs/distributed.md): this rank of `size` in the joined process group. Every stage splits
+   * its batches over the ranks (one step of N ranks is one process's step), the evaluation is sharded, and
+   * rank 0 alone writes. Absent: one process.
+   */
+  world?: { rank: number; size: number } | null;
 }
+
+/** Whether this process writes: one process, or rank 0 of a data-parallel run. */
+const leads = (hooks: RunHooks) => (hooks.world?.rank ?? 0) === 0;
 
 export interface VQStage {
   steps: number;
@@ -128,6 +137,7 @@ export function runVQ(
     restartEvery: v.restartEvery,
     evalImages: v.evalImages,
     onStep: (p, l) => hooks.onProgress?.('vq', p, `recon ${l.recon.toFixed(4)}`),
+    world: hooks.world,
   });
 }
 
@@ -172,6 +182,7 @@ export function runSFT(
         lr: v.lr,
         onStep: (p, l) =>
           hooks.onProgress?.('vision', p, `object ${l.object.toFixed(3)} size ${l.size.toFixed(3)}`),
+        world: hooks.world,
       });
       vision = { ...r, frozen: v.freeze };
     }
@@ -209,6 +220,7 @@ function sftOptions(preset: PretrainPreset, seed: number, budget: Budget, hooks:
     popeThink: s.popeThink,
     positionThink: s.positionThink,
     perImage: s.perImage,
+    world: hooks.world,
     onStep: (p, l) => {
       const parts = Object.entries(l.loss)
         .filter(([k]) => !k.startsWith('letter') && !k.startsWith('answer'))
@@ -241,7 +253,7 @@ export function continueSFT(
       warmup: 0,
     });
     const report: PretrainReport = { ...baseReport(preset, o.seed), sft: sftStage(result) };
-    saveULM(model, tokenizer, o.out);
+    if (leads(hooks)) saveULM(model, tokenizer, o.out);
     return finishReport(report, preset, model, tokenizer, o, t0, hooks);
   } finally {
     model.dispose();
@@ -264,7 +276,7 @@ function finishReport(
   }
   report.total_seconds = (performance.now() - t0) / 1000;
   report.loadavg = os.loadavg();
-  writeReport(path.join(o.out, PRETRAIN_FILE), report);
+  if (leads(hooks)) writeReport(path.join(o.out, PRETRAIN_FILE), report);
   return report;
 }
 
@@ -283,6 +295,7 @@ export function runEval(
     ...limits,
     seed,
     onProgress: (d, t) => hooks.onProgress?.('eval', d / Math.max(1, t), `${d}/${t}`),
+    world: hooks.world,
   });
   return { result, evalSeed, scenes };
 }
@@ -313,7 +326,7 @@ export function pretrainVQ(
     const report = { ...baseReport(preset, o.seed), vq: vqStage(r) };
     report.total_seconds = (performance.now() - t0) / 1000;
     report.loadavg = os.loadavg();
-    saveVQ(r.vq, o.out, { preset: preset.name, extra: { [PRETRAIN_FILE]: report } });
+    if (leads(hooks)) saveVQ(r.vq, o.out, { preset: preset.name, extra: { [PRETRAIN_FILE]: report } });
     return report;
   } finally {
     r.vq.dispose();
@@ -337,7 +350,7 @@ export function pretrainSFT(
   const { model, tokenizer, result, vision } = run;
   try {
     const report: PretrainReport = { ...baseReport(preset, o.seed), vision, sft: sftStage(result) };
-    saveULM(model, tokenizer, o.out);
+    if (leads(hooks)) saveULM(model, tokenizer, o.out);
     return finishReport(report, preset, model, tokenizer, o, t0, hooks);
   } finally {
     model.dispose();
@@ -369,7 +382,7 @@ export function pretrainAll(
   try {
     report.vq = vqStage(v);
     // kept beside the run while SFT trains, moved into DIR/vq once the checkpoint is written
-    saveVQ(v.vq, vqTmp, { preset: preset.name });
+    if (leads(hooks)) saveVQ(v.vq, vqTmp, { preset: preset.name });
     run = runSFT(preset, v.vq, o.seed, sftBudget, hooks, visionSeconds);
   } finally {
     v.vq.dispose();
@@ -378,11 +391,13 @@ export function pretrainAll(
   try {
     report.vision = vision;
     report.sft = sftStage(result);
-    saveULM(model, tokenizer, o.out);
-    fs.rmSync(vqDir, { recursive: true, force: true });
-    fs.renameSync(vqTmp, vqDir);
-    // the VQ folder's record: the VQ stage only
-    writeReport(path.join(vqDir, PRETRAIN_FILE), { ...report, vision: undefined, sft: undefined });
+    if (leads(hooks)) {
+      saveULM(model, tokenizer, o.out);
+      fs.rmSync(vqDir, { recursive: true, force: true });
+      fs.renameSync(vqTmp, vqDir);
+      // the VQ folder's record: the VQ stage only
+      writeReport(path.join(vqDir, PRETRAIN_FILE), { ...report, vision: undefined, sft: undefined });
+    }
     return finishReport(report, preset, model, tokenizer, o, t0, hooks);
   } finally {
     model.dispose();

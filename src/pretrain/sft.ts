@@ -19,6 +19,7 @@
  * micro-batch runs inside torch.tidy; the live-tensor count stays flat.
  */
 import * as torch from '../torch/index.js';
+import * as dist from '../torch/distributed.js';
 import type { Tensor } from '../torch/index.js';
 import type { ULMConfig } from '../model/config.js';
 import { MultiModalityCausalLM } from '../model/ulm.js';
@@ -78,6 +79,15 @@ export interface SftOptions extends LoopOptions<SftLog> {
   mcAnswer?: McAnswer;
   /** Questions asked about each scene of a batch, run with the image prefix computed once (default 3). */
   perImage?: number;
+  /**
+   * Data parallel (docs/distributed.md): this rank of `size` in the joined process group. Rank 0's weights are
+   * broadcast at the start; every rank draws the same batch and runs its share of one process's micro-batches,
+   * the gradients are summed before clipping and AdamW, so a step of N ranks is one process's step. Absent:
+   * one process.
+   */
+  world?: { rank: number; size: number } | null;
+  /** Data parallel: called each step with the micro-batches this rank ran and the step's count. */
+  onShare?: (own: number, of: number) => void;
 }
 
 export interface SftLog extends LoopLog {
@@ -378,6 +388,28 @@ function microBatches<T>(items: readonly T[], len: (x: T) => number, maxTokens: 
   return out;
 }
 
+/** The generation rows' micro-batches (sorted by length, at most maxTokens each). */
+function genParts(model: MultiModalityCausalLM, rows: readonly GenRow[], maxTokens: number): GenRow[][] {
+  const N = model.numGenTokens;
+  return microBatches(rows, (r) => r.prompt.length + N, maxTokens);
+}
+
+/** Forward + backward of one generation micro-batch of `of` rows in all: its share of the mean; loss x rows. */
+function genPartBackward(
+  model: MultiModalityCausalLM,
+  tok: ULMTokenizer,
+  part: readonly GenRow[],
+  of: number,
+  weight: number,
+): number {
+  return torch.tidy(() => {
+    const codes = torch.noGrad(() => model.gen_vision_model.encode(pixelTensor(part.map((r) => r.image))));
+    const loss = genLoss(model, tok, part, codes);
+    loss.mul((weight * part.length) / of).backward();
+    return loss.item() * part.length;
+  });
+}
+
 /**
  * Forward + backward of the generation rows in micro-batches; the gradient is that of weight x (mean CE per
  * code over all rows). Returns the mean CE.
@@ -389,17 +421,71 @@ function genBackward(
   weight: number,
   maxTokens: number,
 ): number {
-  const N = model.numGenTokens;
   let total = 0;
-  for (const part of microBatches(rows, (r) => r.prompt.length + N, maxTokens)) {
-    total += torch.tidy(() => {
-      const codes = torch.noGrad(() => model.gen_vision_model.encode(pixelTensor(part.map((r) => r.image))));
-      const loss = genLoss(model, tok, part, codes);
-      loss.mul((weight * part.length) / rows.length).backward();
-      return loss.item() * part.length;
-    });
-  }
+  for (const part of genParts(model, rows, maxTokens))
+    total += genPartBackward(model, tok, part, rows.length, weight);
   return total / rows.length;
+}
+
+/** Per-token losses of understanding rows, with each token's row (index in the batch) and completion index. */
+interface TextLosses {
+  perToken: number[];
+  rowOf: number[];
+  posOf: number[];
+}
+
+/** The sum of the token weights over every completion token of `rows`. */
+function textWeightSum(rows: readonly TextRow[], weightOf: (row: TextRow, j: number) => number): number {
+  let wsum = 0;
+  for (const r of rows) for (let j = 0; j < r.completion.length; j++) wsum += weightOf(r, j);
+  return wsum;
+}
+
+/** The understanding rows' micro-batches of about maxTokens: image groups, then text-only rows. */
+function textParts(tok: ULMTokenizer, rows: readonly TextRow[], maxTokens: number): TextRow[][] {
+  // tokens an image group runs: its prefix once, then each row's question and completion
+  const cost = (g: readonly TextRow[]) => {
+    const lp = prefixLength(tok, g[0]!.prompt);
+    return g.reduce((a, r) => a + r.prompt.length - lp + r.completion.length, lp);
+  };
+  const parts: TextRow[][] = [];
+  for (const run of microBatches(imageGroups(rows), cost, maxTokens)) parts.push(run.flat());
+  const plain = rows.filter((r) => r.image === null);
+  for (const run of microBatches(plain, (r) => r.prompt.length + r.completion.length, maxTokens))
+    parts.push(run);
+  return parts;
+}
+
+/** Forward + backward of one understanding micro-batch: weight x its tokens' weighted CE / wsum. */
+function textPartBackward(
+  model: MultiModalityCausalLM,
+  tok: ULMTokenizer,
+  part: readonly TextRow[],
+  index: ReadonlyMap<TextRow, number>,
+  weightOf: (row: TextRow, j: number) => number,
+  weight: number,
+  wsum: number,
+): TextLosses {
+  const out: TextLosses = { perToken: [], rowOf: [], posOf: [] };
+  const w: number[] = [];
+  const losses = torch.tidy(() => {
+    const { losses: l, release } = textTokenLosses(model, tok, part, (row, j) => {
+      out.rowOf.push(index.get(row)!);
+      out.posOf.push(j);
+      w.push(weightOf(row, j));
+    });
+    try {
+      l.mul(torch.tensor(Float32Array.from(w)))
+        .sum()
+        .mul(weight / wsum)
+        .backward();
+    } finally {
+      release();
+    }
+    return l.detach().toArray();
+  });
+  out.perToken.push(...losses);
+  return out;
 }
 
 /**
@@ -414,44 +500,17 @@ function textBackward(
   weightOf: (row: TextRow, j: number) => number,
   weight: number,
   maxTokens: number,
-): { perToken: number[]; rowOf: number[]; posOf: number[] } {
-  let wsum = 0;
-  for (const r of rows) for (let j = 0; j < r.completion.length; j++) wsum += weightOf(r, j);
-  const perToken: number[] = [];
-  const rowOf: number[] = [];
-  const posOf: number[] = [];
+): TextLosses {
+  const wsum = textWeightSum(rows, weightOf);
+  const out: TextLosses = { perToken: [], rowOf: [], posOf: [] };
   const index = new Map(rows.map((r, i) => [r, i]));
-  // tokens an image group runs: its prefix once, then each row's question and completion
-  const cost = (g: readonly TextRow[]) => {
-    const lp = prefixLength(tok, g[0]!.prompt);
-    return g.reduce((a, r) => a + r.prompt.length - lp + r.completion.length, lp);
-  };
-  const parts: TextRow[][] = [];
-  for (const run of microBatches(imageGroups(rows), cost, maxTokens)) parts.push(run.flat());
-  const plain = rows.filter((r) => r.image === null);
-  for (const run of microBatches(plain, (r) => r.prompt.length + r.completion.length, maxTokens))
-    parts.push(run);
-  for (const part of parts) {
-    const w: number[] = [];
-    const losses = torch.tidy(() => {
-      const { losses: l, release } = textTokenLosses(model, tok, part, (row, j) => {
-        rowOf.push(index.get(row)!);
-        posOf.push(j);
-        w.push(weightOf(row, j));
-      });
-      try {
-        l.mul(torch.tensor(Float32Array.from(w)))
-          .sum()
-          .mul(weight / wsum)
-          .backward();
-      } finally {
-        release();
-      }
-      return l.detach().toArray();
-    });
-    perToken.push(...losses);
+  for (const part of textParts(tok, rows, maxTokens)) {
+    const r = textPartBackward(model, tok, part, index, weightOf, weight, wsum);
+    out.perToken.push(...r.perToken);
+    out.rowOf.push(...r.rowOf);
+    out.posOf.push(...r.posOf);
   }
-  return { perToken, rowOf, posOf };
+  return out;
 }
 
 type LossKey = 'gen' | TextKind | `letter_${TextKind}` | `answer_${TextKind}`;
@@ -556,6 +615,81 @@ function sftStep(
 }
 
 /**
+ * Deals `costs` (one per micro-batch) out to `size` ranks, the costliest first, each to the least loaded rank
+ * (the lowest on ties): the owner of each micro-batch. Every rank computes the same deal.
+ */
+export function dealParts(costs: readonly number[], size: number): number[] {
+  const owner = new Array<number>(costs.length).fill(0);
+  const load = new Array<number>(size).fill(0);
+  const order = costs.map((c, i) => ({ c, i })).sort((a, b) => b.c - a.c || a.i - b.i);
+  for (const { c, i } of order) {
+    let best = 0;
+    for (let r = 1; r < size; r++) if (load[r]! < load[best]!) best = r;
+    owner[i] = best;
+    load[best]! += c;
+  }
+  return owner;
+}
+
+/**
+ * sftStep of one rank of `world`: one process's micro-batches of the batch (every rank drew the same) dealt
+ * out by their tokens, each rank's backward over its own with the whole batch's denominators, the gradients
+ * summed over ranks before clipping and AdamW; the losses of every micro-batch gathered back into one
+ * process's order, so the meter (and every log) sees one process's values.
+ */
+function sftStepShared(
+  model: MultiModalityCausalLM,
+  tok: ULMTokenizer,
+  batch: SftBatch,
+  o: SftOptions,
+  opt: torch.optim.AdamW,
+  params: Tensor[],
+  world: { rank: number; size: number },
+): SftStep {
+  const maxTokens = o.maxTokens ?? 2048;
+  const N = model.numGenTokens;
+  const lw = o.letterWeight ?? 1;
+  const weightOf = (row: TextRow, j: number) => (row.letters.includes(j) ? lw : 1);
+  opt.zeroGrad();
+  const gen = batch.gen.length > 0 ? genParts(model, batch.gen, maxTokens) : [];
+  const text = batch.text.length > 0 ? textParts(tok, batch.text, maxTokens) : [];
+  const owner = dealParts(
+    [
+      ...gen.map((p) => p.length * (Math.max(...p.map((r) => r.prompt.length)) + N)),
+      ...text.map((p) => p.reduce((a, r) => a + r.prompt.length + r.completion.length, 0)),
+    ],
+    world.size,
+  );
+  const mine: { gen: [number, number][]; text: [number, TextLosses][] } = { gen: [], text: [] };
+  gen.forEach((part, i) => {
+    if (owner[i] === world.rank)
+      mine.gen.push([i, genPartBackward(model, tok, part, batch.gen.length, o.genWeight ?? 1)]);
+  });
+  const wsum = textWeightSum(batch.text, weightOf);
+  const index = new Map(batch.text.map((r, i) => [r, i]));
+  text.forEach((part, i) => {
+    if (owner[gen.length + i] === world.rank)
+      mine.text.push([i, textPartBackward(model, tok, part, index, weightOf, o.textWeight ?? 1, wsum)]);
+  });
+  o.onShare?.(mine.gen.length + mine.text.length, owner.length);
+  dist.allReduceGradients(params, 'sum');
+  const all = dist.allGatherJson(mine);
+  const byPart = <T>(xs: [number, T][]) => xs.sort((a, b) => a[0] - b[0]).map(([, v]) => v);
+  // one process's sums, in its order (JSON turns a NaN loss into null)
+  let genTotal = 0;
+  for (const v of byPart(all.flatMap((r) => r.gen))) genTotal += v ?? NaN;
+  const losses: TextLosses = { perToken: [], rowOf: [], posOf: [] };
+  for (const r of byPart(all.flatMap((x) => x.text))) {
+    losses.perToken.push(...r.perToken.map((v) => v ?? NaN));
+    losses.rowOf.push(...r.rowOf);
+    losses.posOf.push(...r.posOf);
+  }
+  const norm = torch.optim.clipGradNorm(params, o.clip ?? 1);
+  opt.step();
+  return { genValue: batch.gen.length > 0 ? genTotal / batch.gen.length : 0, ...losses, norm };
+}
+
+/**
  * Trains `model` in place; returns the log. Each step: the curriculum phase and learning rate at the run's
  * progress, a batch of that phase's mix, one optimisation step, the meter; a log line every 2% of the budget.
  */
@@ -584,15 +718,25 @@ export function trainSFT(model: MultiModalityCausalLM, tok: ULMTokenizer, o: Sft
   let phaseName = '';
   const snapshot = () =>
     meter.snapshot({ step: budget.step, seconds: budget.elapsed(), lr: opt.lr, phase: phaseName });
+  const world = o.world ?? null;
+  // data parallel: rank 0's weights everywhere, and rank 0's clock for a time budget (the same phase, rate
+  // and last step on every rank)
+  if (world !== null) dist.broadcast([...model.stateDict().values()], 0);
+  const agreed = () => (world === null ? budget.progress() : dist.broadcastNumber(budget.progress(), 0));
   model.train();
   try {
-    while (!budget.done()) {
-      const progress = budget.progress();
+    for (;;) {
+      const progress = agreed();
+      if (progress >= 1) break;
       const { phase, index } = phaseAt(o.curriculum, progress);
       phaseName = phase.name ?? `phase ${index + 1}`;
       opt.lr = baseLr * schedule(progress);
       const batch = data.batch(phase.mix);
-      meter.record(batch, sftStep(model, tok, batch, o, opt, params));
+      const step =
+        world === null
+          ? sftStep(model, tok, batch, o, opt, params)
+          : sftStepShared(model, tok, batch, o, opt, params, world);
+      meter.record(batch, step);
       budget.tick();
       const p = budget.progress();
       o.onStep?.(p, snapshot());

@@ -15,6 +15,7 @@
  * in ~1 minute.
  */
 import * as torch from '../torch/index.js';
+import * as dist from '../torch/distributed.js';
 import { nn, F } from '../torch/index.js';
 import { COLORS, SHAPES, SIZES, SIZE_RADIUS } from '../world/attributes.js';
 import { insideShape } from '../world/render.js';
@@ -99,6 +100,12 @@ export interface VisionTrainOptions extends LoopOptions<VisionLog> {
   centreWeight?: number;
   /** Held-out scenes for the final accuracy (default 256). */
   evalScenes?: number;
+  /**
+   * Data parallel (docs/distributed.md): this rank of `size`. Every rank draws the same batch and takes its
+   * contiguous share of the scenes; the means are weighted by the share and the centre loss divided by the
+   * whole batch's object patches, so the summed gradients are one process's. Absent: one process.
+   */
+  world?: { rank: number; size: number } | null;
 }
 
 export interface VisionLog extends LoopLog {
@@ -191,11 +198,33 @@ export function trainVision(vit: CLIPVisionTower, cfg: ULMConfig, o: VisionTrain
     centre: sums.centre / Math.max(1, sums.n),
   });
   const logEvery = new LogEvery(0.05);
+  const world = o.world ?? null;
+  if (world !== null) dist.broadcast([...vit.stateDict().values(), ...ph.stateDict().values()], 0);
+  const agreed = () => (world === null ? budget.progress() : dist.broadcastNumber(budget.progress(), 0));
   vit.train();
   try {
-    while (!budget.done()) {
-      opt.lr = baseLr * schedule(budget.progress());
+    for (;;) {
+      const progress = agreed();
+      if (progress >= 1) break;
+      opt.lr = baseLr * schedule(progress);
       const items = stream.take(B);
+      if (world !== null) {
+        const l = visionStepShared(vit, ph, items, cfg, { grid, cw, params, opt }, world);
+        budget.tick();
+        sums.object += l[0];
+        sums.size += l[1];
+        sums.centre += l[2];
+        sums.n += 1;
+        const p = budget.progress();
+        o.onStep?.(p, snapshot());
+        if (logEvery.due(p, budget.done())) {
+          const log = snapshot();
+          logs.push(log);
+          o.onLog?.(log);
+          Object.assign(sums, { object: 0, size: 0, centre: 0, n: 0 });
+        }
+        continue;
+      }
       const losses = torch.tidy(() => {
         const t = targets(
           items.map((i) => i.scene),
@@ -232,6 +261,54 @@ export function trainVision(vit: CLIPVisionTower, cfg: ULMConfig, o: VisionTrain
     opt.dispose();
     ph.dispose();
   }
+}
+
+/**
+ * One vision step of one rank: its contiguous share of the scenes, the two means weighted by share / batch,
+ * the centre loss over the whole batch's object patches (one all-reduce of their count), the gradients summed
+ * over ranks before clipping and AdamW. Returns the batch's three losses (summed over ranks).
+ */
+function visionStepShared(
+  vit: CLIPVisionTower,
+  ph: PatchHeads,
+  items: readonly WorldItem[],
+  cfg: ULMConfig,
+  s: { grid: number; cw: number; params: torch.Tensor[]; opt: torch.optim.AdamW },
+  world: { rank: number; size: number },
+): [number, number, number] {
+  const lo = Math.floor((world.rank * items.length) / world.size);
+  const hi = Math.floor(((world.rank + 1) * items.length) / world.size);
+  const share = (hi - lo) / items.length;
+  const mine = items.slice(lo, hi);
+  const local = torch.tidy((): [number, number, number] => {
+    s.opt.zeroGrad();
+    const t =
+      mine.length > 0
+        ? targets(
+            mine.map((i) => i.scene),
+            s.grid,
+          )
+        : null;
+    const m = torch.tensor([t === null ? 0 : t.mask.sum().item()], { dtype: 'float64' });
+    dist.allReduce(m, 'sum');
+    const objects = Math.max(1, m.item());
+    if (t === null) return [0, 0, 0];
+    const out = heads(vit, ph, mine, cfg);
+    const lo = F.crossEntropy(out.object, t.object);
+    const ls = F.crossEntropy(out.size, t.size);
+    const lcSum = out.centre.sub(t.centre).pow(2).mul(t.mask).sum();
+    lo.add(ls).mul(share).add(lcSum.div(objects).mul(s.cw)).backward();
+    return [lo.item() * share, ls.item() * share, lcSum.item() / objects];
+  });
+  dist.allReduceGradients(s.params, 'sum');
+  torch.optim.clipGradNorm(s.params, 1);
+  s.opt.step();
+  return torch.tidy(() => {
+    const t = torch.tensor(Float64Array.from(local));
+    dist.allReduce(t, 'sum');
+    const [a, b, c] = t.toArray();
+    return [a!, b!, c!];
+  });
 }
 
 /** The heads' accuracy on fresh held-out scenes (the world's test split). */

@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as torch from '../torch/index.js';
+import * as dist from '../torch/distributed.js';
 import { loadSafetensors, saveSafetensors } from '../torch/safetensors.js';
 import type { ULMConfig } from '../model/config.js';
 import { VQModel } from '../model/vq.js';
@@ -39,6 +40,12 @@ export interface VQTrainOptions extends LoopOptions<VQLog> {
   restartEvery?: number;
   /** Held-out images for the final evaluation (default 256). */
   evalImages?: number;
+  /**
+   * Data parallel (docs/distributed.md): this rank of `size`. Every rank draws the same batch and takes its
+   * contiguous share of the images; each loss is weighted by the share's size so the summed gradients are
+   * one process's; code usage is summed, so dead-code restarts agree. Absent: one process.
+   */
+  world?: { rank: number; size: number } | null;
 }
 
 export interface VQLog extends LoopLog {
@@ -98,23 +105,35 @@ export function trainVQ(o: VQTrainOptions): VQTrainResult {
     codebook: acc.codebook / Math.max(1, acc.n),
     restarted,
   });
+  const world = o.world ?? null;
+  if (world !== null) dist.broadcast([...vq.stateDict().values()], 0);
+  const agreed = () => (world === null ? budget.progress() : dist.broadcastNumber(budget.progress(), 0));
   vq.train();
   try {
-    while (!budget.done()) {
-      opt.lr = (o.lr ?? 2e-3) * schedule(budget.progress());
+    for (;;) {
+      const progress = agreed();
+      if (progress >= 1) break;
+      opt.lr = (o.lr ?? 2e-3) * schedule(progress);
       const images = stream.take(batchSize).map((it) => it.render);
-      const stats = torch.tidy(() => {
-        const x = pixelTensor(images);
-        const out = vq.forward(x);
-        const recon = out.recon.sub(x).pow(2).mean();
-        const loss = recon.add(out.codebookLoss).add(out.commitLoss);
-        opt.zeroGrad();
-        loss.backward();
-        opt.step();
-        for (const c of out.codes.toArray()) usage[c]!++;
-        // recon MSE on [-1, 1] pixels -> on [0, 1] pixels: divide by 4
-        return { recon: recon.item() / 4, commit: out.commitLoss.item(), codebook: out.codebookLoss.item() };
-      });
+      const stats =
+        world !== null
+          ? vqStepShared(vq, opt, images, usage, world)
+          : torch.tidy(() => {
+              const x = pixelTensor(images);
+              const out = vq.forward(x);
+              const recon = out.recon.sub(x).pow(2).mean();
+              const loss = recon.add(out.codebookLoss).add(out.commitLoss);
+              opt.zeroGrad();
+              loss.backward();
+              opt.step();
+              for (const c of out.codes.toArray()) usage[c]!++;
+              // recon MSE on [-1, 1] pixels -> on [0, 1] pixels: divide by 4
+              return {
+                recon: recon.item() / 4,
+                commit: out.commitLoss.item(),
+                codebook: out.codebookLoss.item(),
+              };
+            });
       budget.tick();
       acc.recon += stats.recon;
       acc.commit += stats.commit;
@@ -176,6 +195,48 @@ function restartDeadCodes(
     }),
   );
   return dead.length;
+}
+
+/**
+ * One VQ step of one rank: its contiguous share of the batch, each loss weighted by share / batch, the
+ * gradients summed over ranks before Adam; the code usage and the logged losses summed over ranks.
+ */
+function vqStepShared(
+  vq: VQModel,
+  opt: torch.optim.AdamW,
+  images: readonly RgbImage[],
+  usage: Uint32Array,
+  world: { rank: number; size: number },
+): { recon: number; commit: number; codebook: number } {
+  const lo = Math.floor((world.rank * images.length) / world.size);
+  const hi = Math.floor(((world.rank + 1) * images.length) / world.size);
+  const share = (hi - lo) / images.length;
+  const mine = images.slice(lo, hi);
+  const local = torch.tidy(() => {
+    const counts = new Float64Array(usage.length);
+    opt.zeroGrad();
+    if (mine.length === 0) return { recon: 0, commit: 0, codebook: 0, counts };
+    const x = pixelTensor(mine);
+    const out = vq.forward(x);
+    const recon = out.recon.sub(x).pow(2).mean();
+    recon.add(out.codebookLoss).add(out.commitLoss).mul(share).backward();
+    for (const c of out.codes.toArray()) counts[c]!++;
+    return {
+      recon: (recon.item() / 4) * share,
+      commit: out.commitLoss.item() * share,
+      codebook: out.codebookLoss.item() * share,
+      counts,
+    };
+  });
+  dist.allReduceGradients(vq.parameters(), 'sum');
+  opt.step();
+  const sums = torch.tidy(() => {
+    const t = torch.tensor(Float64Array.from([local.recon, local.commit, local.codebook, ...local.counts]));
+    dist.allReduce(t, 'sum');
+    return t.toArray();
+  });
+  for (let c = 0; c < usage.length; c++) usage[c]! += sums[3 + c]!;
+  return { recon: sums[0]!, commit: sums[1]!, codebook: sums[2]! };
 }
 
 /** Reconstruction quality of a VQ on fresh held-out renders. */

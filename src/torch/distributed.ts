@@ -231,3 +231,54 @@ export function dieWithParent(signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): boolea
   const sig = signal === 'SIGKILL' ? 9 : 15;
   return native.setParentDeathSignal(sig) as boolean;
 }
+
+/**
+ * Every rank's JSON value, in rank order: UTF-8 bytes padded to the longest rank's (two collectives). Numbers
+ * round-trip exactly; NaN and Infinity become null, as in JSON.
+ */
+export function allGatherJson<T>(value: T, o: CollectiveOptions = {}): T[] {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  const lengths = allGatherNumbers([bytes.length], o).map((r) => r[0]!);
+  const padded = new Uint8Array(Math.max(1, ...lengths));
+  padded.set(bytes);
+  const decoder = new TextDecoder();
+  return tidy(() =>
+    allGather(tensor(padded, { dtype: 'uint8' }), o).map(
+      (t, r) => JSON.parse(decoder.decode((t.data() as Uint8Array).subarray(0, lengths[r]!))) as T,
+    ),
+  );
+}
+
+/** Rank `src`'s number on every rank (float64, exact). */
+export function broadcastNumber(x: number, src = 0, o: CollectiveOptions = {}): number {
+  return tidy(() => {
+    const t = tensor([x], { dtype: 'float64' });
+    broadcast(t, src, o);
+    return t.toArray()[0]!;
+  });
+}
+
+/**
+ * Joins the process group named by torchrun's variables (WORLD_SIZE > 1; what `--nproc N` and `corl launch`
+ * give their workers), or uses the one this process already joined; null in a plain single process. `owned`
+ * says whether the caller should leave the group when done. A launched worker also asks to die with its
+ * launcher.
+ */
+export function joinLaunchedGroup(): { rank: number; size: number; owned: boolean } | null {
+  if (isInitialized()) {
+    const size = getWorldSize();
+    return size > 1 ? { rank: getRank(), size, owned: false } : null;
+  }
+  const env = launchEnv();
+  if (env === null || env.worldSize === 1) return null;
+  if (process.env.CORL_LAUNCHER_PID !== undefined && Number(process.env.CORL_LAUNCHER_PID) === process.ppid)
+    dieWithParent();
+  initProcessGroup({
+    backend: 'gloo',
+    rank: env.rank,
+    worldSize: env.worldSize,
+    initMethod: `tcp://${env.masterAddr}:${env.masterPort}`,
+    timeoutMs: timeoutFromEnv(),
+  });
+  return { rank: env.rank, size: env.worldSize, owned: true };
+}

@@ -1,0 +1,248 @@
+/**
+ * Data-parallel pretraining and evaluation over Gloo on 127.0.0.1 (docs/distributed.md):
+ * - one step of SFT, of the VQ and of the vision encoder (world-micro) with 2 ranks equals one process's step
+ *   on the same batch: the gradients the optimizer gets and the parameters after it within 1e-6 relative;
+ * - `corl eval --nproc 2` gives one process's JSON (every item and score), with several batches per rank so
+ *   that a rank skips the image draws of the other's batches; skipImageDraws leaves the generator where
+ *   sampling the same images would;
+ * - `corl pretrain sft --nproc 2` writes one checkpoint and prints one report.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as torch from '../../src/torch/index.js';
+import { freePort } from '../../src/torch/distributed-launch.js';
+import { buildDataset } from '../../src/world/dataset.js';
+import { worldVocabulary } from '../../src/world/vocabulary.js';
+import {
+  MultiModalityCausalLM,
+  ULMTokenizer,
+  buildWordLevelTokenizer,
+  presetConfig,
+  saveULM,
+} from '../../src/model/index.js';
+import { drawImages } from '../../src/model/draw.js';
+import { skipImageDraws } from '../../src/eval/evaluate.js';
+import { dealParts } from '../../src/pretrain/sft.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'corl-dp-pretrain-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const CLI = join(import.meta.dirname, '..', '..', 'bin', 'corl.js');
+const WORKER = join(import.meta.dirname, 'dp-worker.ts');
+const ENV = { ...process.env, CORL_THREADS: '1', CORL_BLAS_THREADS: '1' };
+
+function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+/** ||a - b|| / ||b|| (L2, over the whole tensor). */
+function relDiff(a: number[], b: number[]): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+}
+
+const load = (f: string) => torch.safetensors.loadSafetensors(f).tensors;
+
+/** Every tensor of `a` and `b` flattened together, and each tensor's relative difference. */
+function compare(
+  a: Map<string, torch.Tensor>,
+  b: Map<string, torch.Tensor>,
+): { total: number; worst: [string, number] } {
+  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+  assert.ok(a.size > 0);
+  const all: [number[], number[]] = [[], []];
+  let worst: [string, number] = ['', 0];
+  for (const [name, t] of a) {
+    const x = t.toArray();
+    const y = b.get(name)!.toArray();
+    all[0].push(...x);
+    all[1].push(...y);
+    const d = relDiff(y, x);
+    if (d > worst[1]) worst = [name, d];
+  }
+  return { total: relDiff(all[1], all[0]), worst };
+}
+
+async function oneStep(mode: 'sft' | 'vq' | 'vision'): Promise<void> {
+  const single = join(dir, `${mode}-single`);
+  const dp = join(dir, `${mode}-dp`);
+  const one = await run(['--import', 'tsx', WORKER, mode, single]);
+  assert.equal(one.code, 0, one.err);
+  const port = await freePort();
+  const ranks = await Promise.all(
+    [0, 1].map((r) => run(['--import', 'tsx', WORKER, mode, dp, String(r), '2', `tcp://127.0.0.1:${port}`])),
+  );
+  for (const r of ranks) assert.equal(r.code, 0, r.err);
+  // the gradients the optimizer got: one process's, and the sum over the 2 ranks' shares
+  const g = compare(load(`${single}.grads.safetensors`), load(`${dp}.grads.safetensors`));
+  // SFT: each rank runs one process's own micro-batches, so only the sum over ranks is in another order. VQ and
+  // vision: each rank runs half the images through the convolutions and the means, another float32 rounding
+  const bound = mode === 'sft' ? 1e-6 : 1e-5;
+  assert.ok(
+    g.total <= bound,
+    `${mode}: the 2-rank gradient differs from 1 process's by ${g.total} (relative)`,
+  );
+  assert.ok(g.worst[1] <= 1e-5, `${mode}: ${g.worst[0]}'s gradient differs by ${g.worst[1]} (relative)`);
+  // the parameters after the step: all together within 1e-6 (Adam's first step g / (|g| + eps) turns the
+  // float32 rounding of near-zero gradient entries into larger per-entry differences; see docs/distributed.md)
+  const p = compare(load(`${single}.safetensors`), load(`${dp}.safetensors`));
+  assert.ok(
+    p.total <= 1e-6,
+    `${mode}: the 2-rank parameters differ from 1 process's by ${p.total} (relative)`,
+  );
+  // the logged losses: the whole batch's on rank 0
+  type Log = Record<string, number | Record<string, number>>;
+  const la = (JSON.parse(readFileSync(`${single}.json`, 'utf8')) as Log[])[0]!;
+  const lb = (JSON.parse(readFileSync(`${dp}.json`, 'utf8')) as Log[])[0]!;
+  const flat = (l: Log) =>
+    Object.entries(l).flatMap(([k, v]) =>
+      k === 'seconds' || typeof v === 'string'
+        ? []
+        : typeof v === 'number'
+          ? [[k, v] as const]
+          : Object.entries(v).map(([j, w]) => [`${k}.${j}`, w] as const),
+    );
+  const fb = new Map(flat(lb));
+  for (const [k, v] of flat(la))
+    assert.ok(
+      Math.abs(fb.get(k)! - v) <= 1e-6 * Math.max(1, Math.abs(v)),
+      `${mode} log ${k}: ${fb.get(k)} vs ${v}`,
+    );
+}
+
+test('dealParts: the costliest micro-batch first, each to the least loaded rank', () => {
+  assert.deepEqual(dealParts([5, 3, 3, 2, 1], 2), [0, 1, 1, 0, 1]);
+  assert.deepEqual(dealParts([2, 9, 2], 2), [1, 0, 1]);
+  assert.deepEqual(dealParts([1, 1], 3), [0, 1]);
+  assert.deepEqual(dealParts([], 2), []);
+});
+
+test('one SFT step of 2 ranks equals one process on the same batch', async () => {
+  await oneStep('sft');
+  // both ranks ran some of the step's micro-batches
+  const share = (r: number) =>
+    JSON.parse(readFileSync(join(dir, `sft-dp.share-${r}.json`), 'utf8')) as { own: number; of: number };
+  const [a, b] = [share(0), share(1)];
+  assert.ok(a.own > 0 && b.own > 0, `rank shares ${a.own} + ${b.own} of ${a.of}`);
+  assert.equal(a.own + b.own, a.of);
+});
+
+test('one VQ step and one vision-encoder step of 2 ranks equal one process', async () => {
+  await oneStep('vq');
+  await oneStep('vision');
+});
+
+// a tiny random model and eval set: 5 prompts and 25 questions, in batches of 2 and 4
+const world = join(dir, 'world');
+buildDataset({ out: world, seed: 4, train: 2, test: 5 });
+const tok = ULMTokenizer.fromJSON(buildWordLevelTokenizer(worldVocabulary()));
+const model = new MultiModalityCausalLM(presetConfig('test-micro', { vocabSize: tok.vocabSize }), {
+  generator: new torch.Generator(11),
+});
+const modelDir = join(dir, 'model');
+saveULM(model, tok, modelDir);
+
+test('skipImageDraws leaves the generator where sampling the images would', () => {
+  const a = new torch.Generator(9);
+  const b = new torch.Generator(9);
+  drawImages(model, tok, ['a red circle', 'two blue squares', 'a green star'], {
+    imagesPerPrompt: 2,
+    generator: a,
+  });
+  skipImageDraws(b, 3 * 2, model.numGenTokens, model.config.gen_head_config.params.image_token_size);
+  assert.deepEqual(b.getState(), a.getState());
+  // what comes next is the same
+  const [x, y] = [a, b].map((g) => torch.tidy(() => torch.rand([4], { generator: g }).toArray()));
+  assert.deepEqual(x, y);
+});
+
+test('corl eval --nproc 2 gives one process JSON: every item and score', async () => {
+  const args = [CLI, 'eval', '--model', modelDir, '--data', world, '--json', '--images-per-prompt', '2'];
+  const batches = ['--gen-batch', '2', '--text-batch', '4'];
+  const one = await run([...args, ...batches]);
+  assert.equal(one.code, 0, one.err);
+  const two = await run([...args, ...batches, '--nproc', '2']);
+  assert.equal(two.code, 0, two.err);
+  const lines = two.out.trim().split('\n');
+  assert.equal(lines.length, 1, `rank 0 alone prints: ${two.out}`);
+  const strip = (s: string) => {
+    const r = JSON.parse(s) as Record<string, unknown>;
+    delete r.seconds;
+    return r;
+  };
+  const a = strip(one.out.trim().split('\n').at(-1)!);
+  const b = strip(lines[0]!);
+  assert.deepEqual(b, a);
+  const items = a.items as { geneval: unknown[]; mcq: unknown[]; oe: unknown[]; pope: unknown[] };
+  assert.deepEqual(
+    [items.geneval.length, items.mcq.length, items.oe.length, items.pope.length],
+    [5, 5, 5, 15],
+  );
+  // the default batches (one of each here: rank 1 has no generation batch) give the same too
+  const oneDefault = await run(args);
+  assert.equal(oneDefault.code, 0, oneDefault.err);
+  const twoDefault = await run([...args, '--nproc', '2']);
+  assert.equal(twoDefault.code, 0, twoDefault.err);
+  assert.deepEqual(strip(twoDefault.out.trim()), strip(oneDefault.out.trim().split('\n').at(-1)!));
+});
+
+test('corl pretrain sft --nproc 2 writes one checkpoint and one report', async () => {
+  const vq = join(dir, 'vq');
+  const v = await run([
+    CLI,
+    'pretrain',
+    'vq',
+    '--preset',
+    'world-micro',
+    '--out',
+    vq,
+    '--steps',
+    '2',
+    '--json',
+    '--nproc',
+    '2',
+  ]);
+  assert.equal(v.code, 0, v.err);
+  assert.equal(v.out.trim().split('\n').length, 1, v.out);
+  assert.ok(existsSync(join(vq, 'vq.json')));
+  const out = join(dir, 'sft');
+  const s = await run([
+    CLI,
+    'pretrain',
+    'sft',
+    '--preset',
+    'world-micro',
+    '--vq',
+    vq,
+    '--out',
+    out,
+    '--steps',
+    '2',
+    '--json',
+    '--nproc',
+    '2',
+  ]);
+  assert.equal(s.code, 0, s.err);
+  const lines = s.out.trim().split('\n');
+  assert.equal(lines.length, 1, s.out);
+  const r = JSON.parse(lines[0]!) as { sft: { steps: number }; eval: { geneval: unknown } };
+  assert.equal(r.sft.steps, 2);
+  assert.ok(r.eval.geneval !== null);
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'pretrain.json'])
+    assert.ok(existsSync(join(out, f)), f);
+});
