@@ -323,10 +323,13 @@ test('corl launch --nnodes 2 on 127.0.0.1: two "nodes" of one worker each train 
   ]);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /^corl: error: --master-port is required with --nnodes > 1/m);
-  // only train runs data-parallel
-  const other = await run([CLI, 'launch', '--nproc-per-node', '2', '--', 'eval', '--model', fx.model]);
+  // only train, pretrain and eval run data-parallel
+  const other = await run([CLI, 'launch', '--nproc-per-node', '2', '--', 'generate', '--model', fx.model]);
   assert.equal(other.code, 2);
-  assert.match(other.err, /^corl: error: corl launch runs "train" data-parallel; "eval" does not/m);
+  assert.match(
+    other.err,
+    /^corl: error: corl launch runs "train", "eval", "pretrain" data-parallel; "generate" does not/m,
+  );
 });
 
 test('a killed launcher takes its workers with it, and --resume --nproc 2 ends bit-identical to an uninterrupted run', async () => {
