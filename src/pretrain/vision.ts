@@ -208,38 +208,11 @@ export function trainVision(vit: CLIPVisionTower, cfg: ULMConfig, o: VisionTrain
       if (progress >= 1) break;
       opt.lr = baseLr * schedule(progress);
       const items = stream.take(B);
-      if (world !== null) {
-        const l = visionStepShared(vit, ph, items, cfg, { grid, cw, params, opt }, world);
-        budget.tick();
-        sums.object += l[0];
-        sums.size += l[1];
-        sums.centre += l[2];
-        sums.n += 1;
-        const p = budget.progress();
-        o.onStep?.(p, snapshot());
-        if (logEvery.due(p, budget.done())) {
-          const log = snapshot();
-          logs.push(log);
-          o.onLog?.(log);
-          Object.assign(sums, { object: 0, size: 0, centre: 0, n: 0 });
-        }
-        continue;
-      }
-      const losses = torch.tidy(() => {
-        const t = targets(
-          items.map((i) => i.scene),
-          grid,
-        );
-        const out = heads(vit, ph, items, cfg);
-        const lo = F.crossEntropy(out.object, t.object);
-        const ls = F.crossEntropy(out.size, t.size);
-        const lc = out.centre.sub(t.centre).pow(2).mul(t.mask).sum().div(t.mask.sum().clamp(1));
-        opt.zeroGrad();
-        lo.add(ls).add(lc.mul(cw)).backward();
-        return [lo.item(), ls.item(), lc.item()] as const;
-      });
-      torch.optim.clipGradNorm(params, 1);
-      opt.step();
+      const step = { grid, cw, params, opt };
+      const losses =
+        world !== null
+          ? visionStepShared(vit, ph, items, cfg, step, world)
+          : visionStep(vit, ph, items, cfg, step);
       budget.tick();
       sums.object += losses[0];
       sums.size += losses[1];
@@ -261,6 +234,32 @@ export function trainVision(vit: CLIPVisionTower, cfg: ULMConfig, o: VisionTrain
     opt.dispose();
     ph.dispose();
   }
+}
+
+/** One step of one process: the batch's losses, backward, clip, AdamW; returns the three losses. */
+function visionStep(
+  vit: CLIPVisionTower,
+  ph: PatchHeads,
+  items: readonly WorldItem[],
+  cfg: ULMConfig,
+  s: { grid: number; cw: number; params: torch.Tensor[]; opt: torch.optim.AdamW },
+): [number, number, number] {
+  const losses = torch.tidy((): [number, number, number] => {
+    const t = targets(
+      items.map((i) => i.scene),
+      s.grid,
+    );
+    const out = heads(vit, ph, items, cfg);
+    const lo = F.crossEntropy(out.object, t.object);
+    const ls = F.crossEntropy(out.size, t.size);
+    const lc = out.centre.sub(t.centre).pow(2).mul(t.mask).sum().div(t.mask.sum().clamp(1));
+    s.opt.zeroGrad();
+    lo.add(ls).add(lc.mul(s.cw)).backward();
+    return [lo.item(), ls.item(), lc.item()];
+  });
+  torch.optim.clipGradNorm(s.params, 1);
+  s.opt.step();
+  return losses;
 }
 
 /**
