@@ -294,24 +294,10 @@ function evaluateGeneration(
     objects = shared.objects;
   } else
     for (const part of chunks(prompts, opts.genBatch ?? 16)) {
-      const images = drawImages(
-        model,
-        tok,
-        part.map((r) => r.prompt),
-        {
-          imagesPerPrompt: G,
-          cfgWeight: opts.cfgWeight ?? 5,
-          temperature: opts.temperature ?? 1,
-          generator: gen,
-        },
-      );
-      const scored = scoreImages(
-        part.flatMap((r) => Array.from({ length: G }, () => r)),
-        images,
-      );
+      const scored = drawAndScore(model, tok, part, opts, gen);
       results.push(...scored.results);
       objects += scored.objects;
-      tick(images.length);
+      tick(part.length * G);
     }
   const items: EvalItems['geneval'] = [];
   for (let k = 0; k * G < results.length; k++) {
@@ -355,6 +341,32 @@ export function skipImageDraws(
   );
 }
 
+/** One generation batch: G images per prompt (CFG, the shared generator), judged by the scene parser. */
+function drawAndScore(
+  model: MultiModalityCausalLM,
+  tok: ULMTokenizer,
+  part: readonly EvalRow[],
+  opts: EvalOptions,
+  gen: torch.Generator,
+): GenBatchResult {
+  const G = opts.imagesPerPrompt ?? 4;
+  const images = drawImages(
+    model,
+    tok,
+    part.map((r) => r.prompt),
+    {
+      imagesPerPrompt: G,
+      cfgWeight: opts.cfgWeight ?? 5,
+      temperature: opts.temperature ?? 1,
+      generator: gen,
+    },
+  );
+  return scoreImages(
+    part.flatMap((r) => Array.from({ length: G }, () => r)),
+    images,
+  );
+}
+
 /** Generation batch k runs on rank k mod size; the answering batches continue the deal after them. */
 const dealt = (k: number, world: { rank: number; size: number }) => k % world.size === world.rank;
 
@@ -376,23 +388,8 @@ function shardedGeneration(
       skipImageDraws(gen, part.length * G, model.numGenTokens, codes, opts.temperature ?? 1);
       return;
     }
-    const images = drawImages(
-      model,
-      tok,
-      part.map((r) => r.prompt),
-      {
-        imagesPerPrompt: G,
-        cfgWeight: opts.cfgWeight ?? 5,
-        temperature: opts.temperature ?? 1,
-        generator: gen,
-      },
-    );
-    const scored = scoreImages(
-      part.flatMap((r) => Array.from({ length: G }, () => r)),
-      images,
-    );
-    mine.push([k, scored]);
-    tick(images.length * world.size);
+    mine.push([k, drawAndScore(model, tok, part, opts, gen)]);
+    tick(part.length * G * world.size);
   });
   const all = dist
     .allGatherJson(mine)
