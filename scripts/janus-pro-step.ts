@@ -7,7 +7,10 @@
  * fp32 masters. Prints one JSON line: wall seconds, the step's rollout / reward / update seconds, the run's
  * peak RSS (mem/peak_rss) and the memory estimate corl printed. Results: docs/janus-pro.md.
  *
- *   npx tsx scripts/janus-pro-step.ts [--dir DIR] [--keep] [--threads N]
+ *   npx tsx scripts/janus-pro-step.ts [--dir DIR] [--keep] [--threads N] [--layers L]
+ *
+ * --layers L writes the checkpoint with L LLM layers instead of 24 (every width real), to see how memory and
+ * time scale with depth.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -23,6 +26,7 @@ const flag = (name: string): string | undefined => {
 };
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const threads = flag('--threads') ?? '2';
+const layers = flag('--layers');
 const given = flag('--dir');
 const dir = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'corl-janus-pro-step-'));
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'corl-janus-pro-run-'));
@@ -37,10 +41,12 @@ try {
     const { worldVocabulary } = await import('../src/world/vocabulary.js');
     const t = Date.now();
     torch.setNumThreads(Number(threads));
+    const config = presetConfig('janus-pro-1b');
+    if (layers !== undefined) config.language_config.num_hidden_layers = Number(layers);
     writeJanusCheckpoint(model, {
       format: 'pytorch',
       layout: 'janus',
-      config: presetConfig('janus-pro-1b'),
+      config,
       tokenizer: buildWordLevelTokenizer(worldVocabulary()),
       seed: 1,
     });
@@ -101,6 +107,7 @@ try {
       update_s: step['time/update'],
       peak_rss_mb: step['mem/peak_rss'],
       threads: Number(threads),
+      llm_layers: layers === undefined ? 24 : Number(layers),
       loadavg: os.loadavg(),
     }),
   );
