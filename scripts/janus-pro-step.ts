@@ -5,12 +5,13 @@
  * `corl train` for one step of 1 prompt x G 2 with both tasks: 2 images of 576 tokens drawn with CFG 5, 2
  * answers of at most 32 tokens about a 384-px image, LoRA r 8 on the LLM, activation checkpointing, bf16 with
  * fp32 masters. Prints one JSON line: wall seconds, the step's rollout / reward / update seconds, the run's
- * peak RSS (mem/peak_rss) and the memory estimate corl printed. Results: docs/janus-pro.md.
+ * peak RSS (mem/peak_rss) and the memory estimate corl printed. corl runs with MALLOC_ARENA_MAX=1 (below)
+ * unless the environment sets it. Results: docs/janus-pro.md.
  *
  *   npx tsx scripts/janus-pro-step.ts [--dir DIR] [--keep] [--threads N] [--layers L]
  *
  * --layers L writes the checkpoint with L LLM layers instead of 24 (every width real), to see how memory and
- * time scale with depth.
+ * time scale with depth; --set key=value (repeatable) is passed to corl train (e.g. --set dtype=float32).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -27,6 +28,9 @@ const flag = (name: string): string | undefined => {
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const threads = flag('--threads') ?? '2';
 const layers = flag('--layers');
+const sets = args.flatMap((a, i) =>
+  a === '--set' && args[i + 1] !== undefined ? ['--set', args[i + 1]!] : [],
+);
 const given = flag('--dir');
 const dir = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'corl-janus-pro-step-'));
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'corl-janus-pro-run-'));
@@ -56,7 +60,10 @@ try {
     spawnSync(process.execPath, [path.join(root, 'bin', 'corl.js'), ...a], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, CORL_THREADS: threads },
+      // glibc gives each allocating thread its own heap arena; libtorch's threads then keep freed blocks in
+      // many arenas and the resident set grows several-fold (6 layers: 19.7 GB with the default, 4.9 GB with
+      // one arena, docs/janus-pro.md). One arena unless the caller chose otherwise.
+      env: { MALLOC_ARENA_MAX: '1', ...process.env, CORL_THREADS: threads },
     });
   const world = path.join(work, 'world');
   const w = corl('world', 'build', '--out', world, '--seed', '0', '--train', '4', '--test', '1', '--json');
@@ -89,7 +96,7 @@ try {
     }),
   );
   const t = Date.now();
-  const r = corl('train', '--config', config, '--json');
+  const r = corl('train', '--config', config, ...sets, '--json');
   const seconds = (Date.now() - t) / 1000;
   if (r.status !== 0) throw new Error(`corl train failed (exit ${r.status})`);
   const rows = fs
@@ -107,7 +114,9 @@ try {
       update_s: step['time/update'],
       peak_rss_mb: step['mem/peak_rss'],
       threads: Number(threads),
+      malloc_arena_max: process.env.MALLOC_ARENA_MAX ?? '1',
       llm_layers: layers === undefined ? 24 : Number(layers),
+      sets: sets.filter((_, i) => i % 2 === 1),
       loadavg: os.loadavg(),
     }),
   );
