@@ -58,18 +58,8 @@ async function evalAction(f: EvalFlags): Promise<void> {
     const r = routeRows(all, limits);
     return [...(f.gen ? r.gen : []), ...(f.understanding ? [...r.mcq, ...r.oe, ...r.pope] : [])];
   });
-  if (f.nproc !== undefined && f.nproc > 1) {
-    // data parallel on this machine: N workers run this same command, rank 0 prints
-    const { argsWithoutNproc, launchWorkers } = await import('./launch.js');
-    process.exitCode = await launchWorkers({
-      args: argsWithoutNproc(),
-      nnodes: 1,
-      nodeRank: 0,
-      nprocPerNode: f.nproc,
-      masterAddr: '127.0.0.1',
-    });
-    return;
-  }
+  // data parallel on this machine: N workers run this same command, rank 0 prints
+  if (await (await import('./launch.js')).relaunchLocally(f.nproc)) return;
   const torch = await import('../torch/index.js');
   const { loadULM } = await import('../model/checkpoint.js');
   const dist = await import('../torch/distributed.js');

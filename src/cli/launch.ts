@@ -45,6 +45,22 @@ export async function launchWorkers(o: {
   return r.code;
 }
 
+/**
+ * `--nproc N` on one machine: N workers run this same command (without --nproc) on 127.0.0.1, and this
+ * process's exit code becomes theirs. Returns false, doing nothing, when N is absent or 1.
+ */
+export async function relaunchLocally(nproc: number | undefined): Promise<boolean> {
+  if (nproc === undefined || nproc <= 1) return false;
+  process.exitCode = await launchWorkers({
+    args: argsWithoutNproc(),
+    nnodes: 1,
+    nodeRank: 0,
+    nprocPerNode: nproc,
+    masterAddr: '127.0.0.1',
+  });
+  return true;
+}
+
 /** process.argv after the script, without `--nproc N` / `--nproc=N`. */
 export function argsWithoutNproc(argv: readonly string[] = process.argv.slice(2)): string[] {
   const out: string[] = [];

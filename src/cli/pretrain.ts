@@ -127,17 +127,7 @@ type Hooks = ReturnType<typeof stageProgress>['hooks'] & RunHooks;
  * process group its launcher names, and rank 0 alone shows progress, writes and prints.
  */
 const runJob = async (f: CommonFlags, job: (run: Run, hooks: Hooks) => PretrainReport) => {
-  if (f.nproc !== undefined && f.nproc > 1) {
-    const { argsWithoutNproc, launchWorkers } = await import('./launch.js');
-    process.exitCode = await launchWorkers({
-      args: argsWithoutNproc(),
-      nnodes: 1,
-      nodeRank: 0,
-      nprocPerNode: f.nproc,
-      masterAddr: '127.0.0.1',
-    });
-    return;
-  }
+  if (await (await import('./launch.js')).relaunchLocally(f.nproc)) return;
   const run = await start();
   const dist = await import('../torch/distributed.js');
   const joined = dist.joinLaunchedGroup();

@@ -26,15 +26,8 @@ async function trainAction(flags: TrainFlags): Promise<void> {
   if (flags.nproc !== undefined && flags.nproc > 1) {
     // data parallel on this machine: the config is checked once here, then N workers run this same command
     const { checkShardable } = await import('../rl/trainer.js');
-    const { argsWithoutNproc, launchWorkers } = await import('./launch.js');
     checkShardable(cfg, { rank: 0, size: flags.nproc });
-    process.exitCode = await launchWorkers({
-      args: argsWithoutNproc(),
-      nnodes: 1,
-      nodeRank: 0,
-      nprocPerNode: flags.nproc,
-      masterAddr: '127.0.0.1',
-    });
+    await (await import('./launch.js')).relaunchLocally(flags.nproc);
     return;
   }
   const r = train(cfg, { resume: flags.resume, overwrite: flags.overwrite });
