@@ -9,12 +9,12 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { freePort } from '../../src/torch/distributed-launch.js';
+import { relDiff, runNode } from '../helpers/data-parallel.js';
 import { buildDataset } from '../../src/world/dataset.js';
 import { worldVocabulary } from '../../src/world/vocabulary.js';
 import {
@@ -32,30 +32,6 @@ const dir = mkdtempSync(join(tmpdir(), 'corl-dp-pretrain-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const CLI = join(import.meta.dirname, '..', '..', 'bin', 'corl.js');
 const WORKER = join(import.meta.dirname, 'dp-worker.ts');
-const ENV = { ...process.env, CORL_THREADS: '1', CORL_BLAS_THREADS: '1' };
-
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
-
-/** ||a - b|| / ||b|| (L2, over the whole tensor). */
-function relDiff(a: number[], b: number[]): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-}
-
 const load = (f: string) => torch.safetensors.loadSafetensors(f).tensors;
 
 /** Every tensor of `a` and `b` flattened together, and each tensor's relative difference. */
@@ -81,11 +57,13 @@ function compare(
 async function oneStep(mode: 'sft' | 'vq' | 'vision'): Promise<void> {
   const single = join(dir, `${mode}-single`);
   const dp = join(dir, `${mode}-dp`);
-  const one = await run(['--import', 'tsx', WORKER, mode, single]);
+  const one = await runNode(['--import', 'tsx', WORKER, mode, single]);
   assert.equal(one.code, 0, one.err);
   const port = await freePort();
   const ranks = await Promise.all(
-    [0, 1].map((r) => run(['--import', 'tsx', WORKER, mode, dp, String(r), '2', `tcp://127.0.0.1:${port}`])),
+    [0, 1].map((r) =>
+      runNode(['--import', 'tsx', WORKER, mode, dp, String(r), '2', `tcp://127.0.0.1:${port}`]),
+    ),
   );
   for (const r of ranks) assert.equal(r.code, 0, r.err);
   // the gradients the optimizer got: one process's, and the sum over the 2 ranks' shares
@@ -174,9 +152,9 @@ test('skipImageDraws leaves the generator where sampling the images would', () =
 test('corl eval --nproc 2 gives one process JSON: every item and score', async () => {
   const args = [CLI, 'eval', '--model', modelDir, '--data', world, '--json', '--images-per-prompt', '2'];
   const batches = ['--gen-batch', '2', '--text-batch', '4'];
-  const one = await run([...args, ...batches]);
+  const one = await runNode([...args, ...batches]);
   assert.equal(one.code, 0, one.err);
-  const two = await run([...args, ...batches, '--nproc', '2']);
+  const two = await runNode([...args, ...batches, '--nproc', '2']);
   assert.equal(two.code, 0, two.err);
   const lines = two.out.trim().split('\n');
   assert.equal(lines.length, 1, `rank 0 alone prints: ${two.out}`);
@@ -194,16 +172,16 @@ test('corl eval --nproc 2 gives one process JSON: every item and score', async (
     [5, 5, 5, 15],
   );
   // the default batches (one of each here: rank 1 has no generation batch) give the same too
-  const oneDefault = await run(args);
+  const oneDefault = await runNode(args);
   assert.equal(oneDefault.code, 0, oneDefault.err);
-  const twoDefault = await run([...args, '--nproc', '2']);
+  const twoDefault = await runNode([...args, '--nproc', '2']);
   assert.equal(twoDefault.code, 0, twoDefault.err);
   assert.deepEqual(strip(twoDefault.out.trim()), strip(oneDefault.out.trim().split('\n').at(-1)!));
 });
 
 test('corl pretrain sft --nproc 2 writes one checkpoint and one report', async () => {
   const vq = join(dir, 'vq');
-  const v = await run([
+  const v = await runNode([
     CLI,
     'pretrain',
     'vq',
@@ -221,7 +199,7 @@ test('corl pretrain sft --nproc 2 writes one checkpoint and one report', async (
   assert.equal(v.out.trim().split('\n').length, 1, v.out);
   assert.ok(existsSync(join(vq, 'vq.json')));
   const out = join(dir, 'sft');
-  const s = await run([
+  const s = await runNode([
     CLI,
     'pretrain',
     'sft',

@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
 import * as dist from '../../src/torch/distributed.js';
+import { joinTestWorld } from '../helpers/data-parallel.js';
 import { pretrainPreset } from '../../src/pretrain/presets.js';
 import { buildULM, trainSFT, worldTokenizer } from '../../src/pretrain/sft.js';
 import { trainVQ } from '../../src/pretrain/vq.js';
@@ -25,18 +26,7 @@ const [mode, out, rankS, worldS, initMethod] = process.argv.slice(2) as [
   string?,
 ];
 
-let world: { rank: number; size: number } | null = null;
-if (worldS !== undefined) {
-  world = { rank: Number(rankS), size: Number(worldS) };
-  dist.initProcessGroup({
-    rank: world.rank,
-    worldSize: world.size,
-    initMethod: initMethod!,
-    timeoutMs: 60_000,
-  });
-}
-torch.setNumThreads(1);
-torch.setBlasThreads(1);
+const world = joinTestWorld(rankS, worldS, initMethod);
 const preset = pretrainPreset('world-micro');
 const tok = worldTokenizer();
 const config = preset.model(tok.vocabSize);

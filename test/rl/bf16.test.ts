@@ -26,17 +26,10 @@ import type { Tensor } from '../../src/torch/index.js';
 import { loadTrainConfig, type TrainConfig } from '../../src/rl/config.js';
 import { loadExamples } from '../../src/rl/data.js';
 import { estimateMemory } from '../../src/rl/memory.js';
-import { rolloutAnswers, rolloutImages, type ImageRollout, type TextRollout } from '../../src/rl/rollout.js';
-import {
-  buildRun,
-  disposeRun,
-  train,
-  updateFromRewards,
-  type Run,
-  type StepRewards,
-} from '../../src/rl/trainer.js';
+import { buildRun, disposeRun, train, updateFromRewards, type Run } from '../../src/rl/trainer.js';
 import { loadULM, scoreImage, scoreText } from '../../src/model/index.js';
-import { makeFixture, writeConfig } from './fixture.js';
+import { relDiff } from '../helpers/data-parallel.js';
+import { fixedRollout, makeFixture, writeConfig, type FixedRollout } from './fixture.js';
 
 const fx = makeFixture();
 const CLI = join(import.meta.dirname, '..', '..', 'bin', 'corl.js');
@@ -44,15 +37,6 @@ const CLI = join(import.meta.dirname, '..', '..', 'bin', 'corl.js');
 /** The concatenated values of some tensors, as float64 numbers. */
 function flat(ts: readonly Tensor[]): number[] {
   return torch.tidy(() => ts.flatMap((t) => t.toArray()));
-}
-function relErr(a: readonly number[], b: readonly number[]): number {
-  let num = 0;
-  let den = 0;
-  a.forEach((x, i) => {
-    num += (x - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  });
-  return Math.sqrt(num / den);
 }
 function cosine(a: readonly number[], b: readonly number[]): number {
   let ab = 0;
@@ -64,29 +48,6 @@ function cosine(a: readonly number[], b: readonly number[]): number {
     bb += b[i]! ** 2;
   });
   return ab / Math.sqrt(aa * bb);
-}
-
-interface FixedRollout {
-  images: ImageRollout;
-  answers: TextRollout;
-  rewards: StepRewards;
-  prompts: number;
-}
-
-/** A rollout of step 0's batch by `run`'s policy from a fixed generator, with fixed rewards. */
-function fixedRollout(run: Run): FixedRollout {
-  const G = run.cfg.num_generations;
-  const batch = run.data.batch(0);
-  const gen = new torch.Generator(99);
-  const images = rolloutImages(run.policy, batch, G, run.sampling, gen);
-  const answers = rolloutAnswers(run.policy, batch, G, run.sampling, gen);
-  const n = batch.length * G;
-  const rewards = {
-    t2i: Array.from({ length: n }, (_, i) => ((i * 37) % 11) / 10),
-    mm2t: Array.from({ length: n }, (_, i) => ((i * 53) % 7) / 6),
-    metrics: {},
-  };
-  return { images, answers, rewards, prompts: batch.length };
 }
 
 /** One update of `run` on a fixed rollout; returns the gradients AdamW saw (after clipping) and the metrics. */
@@ -185,14 +146,14 @@ function compareUpdates(run32: Run, run16: Run, p0: number[]): void {
   const b = oneUpdate(run16, rollout);
   // the gradients AdamW saw
   assert.equal(b.grads.length, a.grads.length);
-  const gErr = relErr(b.grads, a.grads);
+  const gErr = relDiff(b.grads, a.grads);
   const gCos = cosine(b.grads, a.grads);
   assert.ok(gErr < 0.02, `gradient relative error ${gErr}`);
   assert.ok(gCos > 0.9995, `gradient cosine ${gCos}`);
   // the step (on the masters) against the float32 step
   const d32 = flat(run32.opt.params).map((x, i) => x - p0[i]!);
   const d16 = flat(run16.opt.params).map((x, i) => x - p0[i]!);
-  const dErr = relErr(d16, d32);
+  const dErr = relDiff(d16, d32);
   assert.ok(dErr < 0.25, `update relative error ${dErr}`);
   // afterwards: masters still float32, the model's parameters are exactly the masters rounded to bf16
   for (const p of run16.opt.params) assert.equal(p.dtype, 'float32');

@@ -11,25 +11,13 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { freePort } from '../../src/torch/distributed-launch.js';
+import { DP_ENV, relDiff, runNode } from '../helpers/data-parallel.js';
 import { aggregateLoss } from '../../src/rl/grpo.js';
 import { makeFixture, writeConfig } from './fixture.js';
 
 const fx = makeFixture();
 const CLI = join(import.meta.dirname, '..', '..', 'bin', 'corl.js');
 const WORKER = join(import.meta.dirname, 'dp-worker.ts');
-const ENV = { ...process.env, CORL_THREADS: '1', CORL_BLAS_THREADS: '1' };
-
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -62,26 +50,17 @@ function workers(pid: number): { pid: number; rank: number }[] {
     });
 }
 
-/** ||a - b|| / ||b|| (L2, over the whole tensor). */
-function relDiff(a: number[], b: number[]): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
 async function equivalence(name: string, fields: Record<string, unknown>): Promise<void> {
   const cfg = writeConfig(fx, name, { max_grad_norm: 1000, ...fields });
   const single = join(fx.dir, `${name}-single`);
   const dp = join(fx.dir, `${name}-dp`);
-  const one = await run(['--import', 'tsx', WORKER, cfg, single]);
+  const one = await runNode(['--import', 'tsx', WORKER, cfg, single]);
   assert.equal(one.code, 0, one.err);
   const port = await freePort();
   const ranks = await Promise.all(
-    [0, 1].map((r) => run(['--import', 'tsx', WORKER, cfg, dp, String(r), '2', `tcp://127.0.0.1:${port}`])),
+    [0, 1].map((r) =>
+      runNode(['--import', 'tsx', WORKER, cfg, dp, String(r), '2', `tcp://127.0.0.1:${port}`]),
+    ),
   );
   for (const r of ranks) assert.equal(r.code, 0, r.err);
 
@@ -163,7 +142,7 @@ test('... and whole micro-batches per rank, and three micro-batches each split, 
 test('corl train --nproc 2: a tiny 2-rank run end to end, rank 0 alone writing metrics, samples and checkpoints', async () => {
   const cfg = writeConfig(fx, 'dp2', { eval_data: fx.test, eval_rows: 3 });
   const out = join(fx.dir, 'dp2');
-  const r = await run([CLI, 'train', '--config', cfg, '--nproc', '2', '--json']);
+  const r = await runNode([CLI, 'train', '--config', cfg, '--nproc', '2', '--json']);
   assert.equal(r.code, 0, r.err);
   assert.doesNotMatch(r.err, /\[rank 1\].*error/);
   const result = JSON.parse(r.out.trim().split('\n').pop()!) as { steps: number; after?: { n: number } };
@@ -209,7 +188,7 @@ test('corl train --nproc 2: a tiny 2-rank run end to end, rank 0 alone writing m
 
 test('a bad split is one clear line before any worker starts', async () => {
   const cfg = writeConfig(fx, 'dp-bad', { batch_size: 3 });
-  const r = await run([CLI, 'train', '--config', cfg, '--nproc', '2']);
+  const r = await runNode([CLI, 'train', '--config', cfg, '--nproc', '2']);
   assert.equal(r.code, 2);
   assert.match(r.err, /^corl: error: batch_size 3 with micro_batch_size 1 does not split over 2 ranks/m);
   assert.equal(r.err.trim().split('\n').length, 1);
@@ -219,7 +198,7 @@ async function runUntilStep(name: string, extraEnv: NodeJS.ProcessEnv) {
   const cfg = writeConfig(fx, name, { steps: 400, save_every: 0, sample_every: 0, log_every: 1 });
   const out = join(fx.dir, name);
   const child = spawn(process.execPath, [CLI, 'train', '--config', cfg, '--nproc', '2'], {
-    env: { ...ENV, ...extraEnv },
+    env: { ...DP_ENV, ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
@@ -282,7 +261,7 @@ test('corl launch --nnodes 2 on 127.0.0.1: two "nodes" of one worker each train 
   const out = join(fx.dir, 'dp-nodes');
   const port = await freePort();
   const node = (r: number) =>
-    run([
+    runNode([
       CLI,
       'launch',
       '--nnodes',
@@ -309,7 +288,7 @@ test('corl launch --nnodes 2 on 127.0.0.1: two "nodes" of one worker each train 
   assert.equal(steps.length, 2);
   assert.ok(existsSync(join(out, 'checkpoint-2', 'model', 'model.safetensors')));
   // a multi-node launch without a port is one clear line
-  const bad = await run([
+  const bad = await runNode([
     CLI,
     'launch',
     '--nnodes',
@@ -324,7 +303,16 @@ test('corl launch --nnodes 2 on 127.0.0.1: two "nodes" of one worker each train 
   assert.equal(bad.code, 2);
   assert.match(bad.err, /^corl: error: --master-port is required with --nnodes > 1/m);
   // only train, pretrain and eval run data-parallel
-  const other = await run([CLI, 'launch', '--nproc-per-node', '2', '--', 'generate', '--model', fx.model]);
+  const other = await runNode([
+    CLI,
+    'launch',
+    '--nproc-per-node',
+    '2',
+    '--',
+    'generate',
+    '--model',
+    fx.model,
+  ]);
   assert.equal(other.code, 2);
   assert.match(
     other.err,
@@ -335,12 +323,12 @@ test('corl launch --nnodes 2 on 127.0.0.1: two "nodes" of one worker each train 
 test('a killed launcher takes its workers with it, and --resume --nproc 2 ends bit-identical to an uninterrupted run', async () => {
   const full = writeConfig(fx, 'dp-full', { save_every: 2, sample_every: 0 });
   const killed = writeConfig(fx, 'dp-killed', { save_every: 2, sample_every: 0 });
-  const a = await run([CLI, 'train', '--config', full, '--nproc', '2']);
+  const a = await runNode([CLI, 'train', '--config', full, '--nproc', '2']);
   assert.equal(a.code, 0, a.err);
 
   const out = join(fx.dir, 'dp-killed');
   const child = spawn(process.execPath, [CLI, 'train', '--config', killed, '--nproc', '2'], {
-    env: ENV,
+    env: DP_ENV,
     stdio: 'ignore',
   });
   const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
@@ -360,7 +348,7 @@ test('a killed launcher takes its workers with it, and --resume --nproc 2 ends b
   for (const w of ws)
     assert.equal(alive(w.pid), false, `worker ${w.pid} (rank ${w.rank}) outlived its launcher`);
 
-  const b = await run([CLI, 'train', '--config', killed, '--nproc', '2', '--resume']);
+  const b = await runNode([CLI, 'train', '--config', killed, '--nproc', '2', '--resume']);
   assert.equal(b.code, 0, b.err);
   const fa = readFileSync(join(fx.dir, 'dp-full', 'checkpoint-4', 'model', 'model.safetensors'));
   const fb = readFileSync(join(out, 'checkpoint-4', 'model', 'model.safetensors'));
@@ -407,10 +395,10 @@ test('loss shares: each aggregation over parts of a micro-batch with its global 
 
 test('a run checkpointed by one process resumes with --nproc 2 (rank 1 starts fresh streams)', async () => {
   const cfg = writeConfig(fx, 'dp-regrow', { save_every: 2, sample_every: 0 });
-  const a = await run([CLI, 'train', '--config', cfg, '--steps', '2']);
+  const a = await runNode([CLI, 'train', '--config', cfg, '--steps', '2']);
   assert.equal(a.code, 0, a.err);
   // steps is fingerprinted only through the lr schedule; the default constant schedule lets the run grow
-  const b = await run([CLI, 'train', '--config', cfg, '--nproc', '2', '--resume', '--steps', '4']);
+  const b = await runNode([CLI, 'train', '--config', cfg, '--nproc', '2', '--resume', '--steps', '4']);
   assert.equal(b.code, 0, b.err);
   const steps = readFileSync(join(fx.dir, 'dp-regrow', 'metrics.jsonl'), 'utf8')
     .trim()

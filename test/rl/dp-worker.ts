@@ -8,11 +8,13 @@ import { writeFileSync } from 'node:fs';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
 import * as dist from '../../src/torch/distributed.js';
+import { joinTestWorld } from '../helpers/data-parallel.js';
 import { loadULM } from '../../src/model/index.js';
 import { loadTrainConfig } from '../../src/rl/config.js';
 import { loadExamples } from '../../src/rl/data.js';
-import { rolloutAnswers, rolloutImages, type ImageRollout, type TextRollout } from '../../src/rl/rollout.js';
-import { buildRun, disposeRun, shardLayout, updateFromRewards, type World } from '../../src/rl/trainer.js';
+import type { ImageRollout, TextRollout } from '../../src/rl/rollout.js';
+import { buildRun, disposeRun, shardLayout, updateFromRewards } from '../../src/rl/trainer.js';
+import { fixedRollout } from './fixture.js';
 
 const [config, outPrefix, rankS, worldS, initMethod] = process.argv.slice(2) as [
   string,
@@ -32,18 +34,7 @@ function rows<T extends object>(b: T, idx: readonly number[]): T {
   return out as T;
 }
 
-let world: World | null = null;
-if (worldS !== undefined) {
-  world = { rank: Number(rankS), size: Number(worldS) };
-  dist.initProcessGroup({
-    rank: world.rank,
-    worldSize: world.size,
-    initMethod: initMethod!,
-    timeoutMs: 60_000,
-  });
-}
-torch.setNumThreads(1);
-torch.setBlasThreads(1);
+const world = joinTestWorld(rankS, worldS, initMethod);
 const cfg = loadTrainConfig(config);
 torch.manualSeed(cfg.seed);
 const run = buildRun(cfg, loadULM(cfg.model), loadExamples(cfg.data, { requireQuestion: true }), world);
@@ -67,15 +58,7 @@ const G = cfg.num_generations;
 const batch = run.data.batch(0);
 const metrics = torch.tidy(() => {
   // the same rollout in every process: the whole batch, from one fixed generator
-  const gen = new torch.Generator(99);
-  const images = rolloutImages(run.policy, batch, G, run.sampling, gen);
-  const answers = rolloutAnswers(run.policy, batch, G, run.sampling, gen);
-  const n = batch.length * G;
-  const rewards = {
-    t2i: Array.from({ length: n }, (_, i) => ((i * 37) % 11) / 10),
-    mm2t: Array.from({ length: n }, (_, i) => ((i * 53) % 7) / 6),
-    metrics: {},
-  };
+  const { images, answers, rewards } = fixedRollout(run);
   // this process's prompts (all of them, or the rank's share) and their G rows each
   const mine = world ? shardLayout(cfg, world).prompts[world.rank]! : batch.map((_, i) => i);
   const idx = mine.flatMap((p) => Array.from({ length: G }, (_, g) => p * G + g));

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import * as torch from '../../src/torch/index.js';
+import { rolloutAnswers, rolloutImages, type ImageRollout, type TextRollout } from '../../src/rl/rollout.js';
+import type { Run, StepRewards } from '../../src/rl/trainer.js';
 import { buildDataset } from '../../src/world/dataset.js';
 import { worldVocabulary } from '../../src/world/vocabulary.js';
 import {
@@ -58,4 +60,28 @@ export function writeConfig(fx: RLFixture, name: string, fields: Record<string, 
   const file = join(fx.dir, `${name}.yaml`);
   writeFileSync(file, stringify(cfg));
   return file;
+}
+
+/** A rollout of a whole batch with made-up rewards: the same in every process that builds it. */
+export interface FixedRollout {
+  images: ImageRollout;
+  answers: TextRollout;
+  rewards: StepRewards;
+  prompts: number;
+}
+
+/** A rollout of step 0's batch by `run`'s policy from a fixed generator, with fixed rewards. */
+export function fixedRollout(run: Run): FixedRollout {
+  const G = run.cfg.num_generations;
+  const batch = run.data.batch(0);
+  const gen = new torch.Generator(99);
+  const images = rolloutImages(run.policy, batch, G, run.sampling, gen);
+  const answers = rolloutAnswers(run.policy, batch, G, run.sampling, gen);
+  const n = batch.length * G;
+  const rewards = {
+    t2i: Array.from({ length: n }, (_, i) => ((i * 37) % 11) / 10),
+    mm2t: Array.from({ length: n }, (_, i) => ((i * 53) % 7) / 6),
+    metrics: {},
+  };
+  return { images, answers, rewards, prompts: batch.length };
 }
