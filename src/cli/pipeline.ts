@@ -1,5 +1,6 @@
 /** `corl pipeline` (the whole CoRL recipe + report card) and `corl pilot` (strategies and ablations over seeds). */
 import type { Command } from 'commander';
+import { UserError } from '../util/errors.js';
 import { parseIntOption, parseSeedOption } from './options.js';
 
 interface PipelineFlags {
@@ -31,8 +32,33 @@ async function pipelineAction(f: PipelineFlags): Promise<void> {
   console.log(`pipeline finished in ${(r.seconds / 60).toFixed(1)} min; report: ${r.report}`);
 }
 
+/** `corl pilot --study transfer`: the transfer study's runs, then its report (docs/science.md). */
+async function studyAction(f: PipelineFlags & { seeds: number; steps?: number }): Promise<void> {
+  if (f.imageRewards !== undefined)
+    throw new UserError(
+      "--image-rewards: the transfer study runs both the recipe's and the paper's image rewards",
+    );
+  const { runStudy, writeStudyReport } = await import('../pipeline/transfer.js');
+  const t0 = Date.now();
+  const r = await runStudy({ ...f, base: f.base! });
+  const report = writeStudyReport({
+    dir: r.dir,
+    preset: f.preset,
+    recipe: f.recipe,
+    seeds: r.seeds,
+    runners: r.runners,
+    N: r.N,
+    seconds: (Date.now() - t0) / 1000,
+  });
+  console.log(`transfer study finished; report: ${report}`);
+}
+
 /** `corl pilot`: the runs, then the report. */
-async function pilotAction(f: PipelineFlags & { seeds: number; steps?: number }): Promise<void> {
+async function pilotAction(
+  f: PipelineFlags & { seeds: number; steps?: number; study: string },
+): Promise<void> {
+  if (f.study === 'transfer') return studyAction(f);
+  if (f.study !== 'strategies') throw new UserError(`--study ${f.study}: expected strategies or transfer`);
   const { runPilot, writePilotReport } = await import('../pipeline/pilot.js');
   const t0 = Date.now();
   const r = await runPilot({ ...f, base: f.base! });
@@ -95,5 +121,10 @@ export function registerPipelineCommands(program: Command): void {
     .option('--image-rewards <list>', IMAGE_REWARDS_HELP)
     .option('--recipe <name>', RECIPE_HELP, 'corl')
     .option('--nproc <n>', NPROC_HELP, parseIntOption(1, 1024), 1)
+    .option(
+      '--study <name>',
+      '"strategies" (the paper\'s strategies and ablations) or "transfer" (does each task\'s RL move the other, with controls: docs/science.md)',
+      'strategies',
+    )
     .action(pilotAction);
 }

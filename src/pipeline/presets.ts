@@ -41,6 +41,11 @@ export interface PipelinePreset {
   pretrain: string;
   /** `corl eval` size: generation prompts (4 images each) and questions per family. */
   eval: { genPrompts: number; maxQuestions: number; examples: number };
+  /**
+   * `corl eval` size of the transfer study (`corl pilot --study transfer`, docs/science.md): large enough that
+   * a 0.05 change of one family is outside the 95% interval of one evaluation.
+   */
+  studyEval: { genPrompts: number; maxQuestions: number; examples: number };
   /** Prompts shown in the report's image grid (one image per stage each). */
   gridPrompts: number;
   /** `corl rewards check` of the base: prompts, the base's samples per prompt, bootstrap resamples. */
@@ -61,6 +66,7 @@ interface PresetSizes {
   world: PipelinePreset['world'];
   pretrain: string;
   eval: PipelinePreset['eval'];
+  studyEval: PipelinePreset['studyEval'];
   gridPrompts: number;
   validity: PipelinePreset['validity'];
   /** Over the recipe's stage-1 YAML, and over every stage-2 YAML (none: the YAMLs' own sizes). */
@@ -76,6 +82,9 @@ const PRESETS: Record<string, PresetSizes> = {
     // POPE F1 and +-0.02-0.04 on GenEval for one evaluation; paired changes against the base +-0.01-0.03
     // (docs/recipe.md); an evaluation takes 20-40 s on 2 cores
     eval: { genPrompts: 150, maxQuestions: 500, examples: 4 },
+    // 200 prompts x 4 images and 600 questions per family (all of the split's MCQ and OE): one evaluation's
+    // 95% item interval about +-0.035 on a family at 0.75, so a 0.05 change is outside it (docs/science.md)
+    studyEval: { genPrompts: 200, maxQuestions: 600, examples: 0 },
     gridPrompts: 6,
     // the report's reward-validity table: 48 prompts, about 540 candidates, about 30 s (docs/rewards.md)
     validity: { prompts: 48, imagesPerPrompt: 4, bootstrap: 1000 },
@@ -84,6 +93,7 @@ const PRESETS: Record<string, PresetSizes> = {
     world: { train: 40, test: 12 },
     pretrain: 'world-micro',
     eval: { genPrompts: 4, maxQuestions: 6, examples: 2 },
+    studyEval: { genPrompts: 4, maxQuestions: 6, examples: 0 },
     gridPrompts: 2,
     validity: { prompts: 2, imagesPerPrompt: 1, bootstrap: 100 },
     // every run a step or two of a couple of short samples; the held-out path at a smoke run's cost: 2 rows
@@ -135,12 +145,13 @@ export function pipelinePreset(
       return [s, fields];
     }),
   ) as PipelinePreset['stages'];
-  const { world, pretrain, eval: evalSizes, gridPrompts, validity } = sizes;
+  const { world, pretrain, eval: evalSizes, studyEval, gridPrompts, validity } = sizes;
   return {
     name,
     world,
     pretrain,
     eval: evalSizes,
+    studyEval,
     gridPrompts,
     validity,
     recipe,

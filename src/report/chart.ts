@@ -139,7 +139,10 @@ interface LegendItem {
  */
 export function renderChartSvg(curve: Curve): string {
   const runs = curve.series.map((s) => segments(s.points) as [number, number][][]);
-  const frame = chartFrame(runs.flat(2));
+  const bandPoints = curve.series.flatMap((s) =>
+    (s.band ?? []).flatMap(([x, lo, hi]) => [[x, lo] as [number, number], [x, hi] as [number, number]]),
+  );
+  const frame = chartFrame([...runs.flat(2), ...bandPoints]);
   const colourOf = (i: number) => SERIES_COLOURS[(curve.series[i]!.colour ?? i) % SERIES_COLOURS.length]!;
   const styleOf = (i: number): SeriesStyle => curve.series[i]!.style ?? 'line';
   const legend = legendLayout(curve, runs, colourOf, styleOf);
@@ -152,6 +155,7 @@ export function renderChartSvg(curve: Curve): string {
     `<title>${title}</title>`,
     ...gridAndTicks(frame),
     ...axisLabels(curve, frame),
+    ...bands(curve, frame, colourOf),
     ...seriesPaths(curve, runs, frame, colourOf, styleOf),
     ...legendItems(legend),
     '</svg>',
@@ -239,6 +243,20 @@ function axisLabels(curve: Curve, f: Frame): string[] {
     );
   }
   return parts;
+}
+
+/** Each series' band as one translucent polygon (upper edge left to right, lower edge back), under the lines. */
+function bands(curve: Curve, f: Frame, colourOf: (i: number) => string): string[] {
+  return curve.series.flatMap((s, i) => {
+    const band = (s.band ?? []).filter(([x, lo, hi]) => [x, lo, hi].every(Number.isFinite));
+    if (band.length < 2) return [];
+    const upper = band.map(([x, , hi]) => `${r2(f.sx(x))} ${r2(f.sy(hi))}`);
+    const lower = [...band].reverse().map(([x, lo]) => `${r2(f.sx(x))} ${r2(f.sy(lo))}`);
+    return [
+      `<path class="report-band" data-series="${escapeHtml(s.name)}" d="M${upper.join('L')}L${lower.join('L')}Z" ` +
+        `fill="${colourOf(i)}" fill-opacity="0.15" stroke="none"/>`,
+    ];
+  });
 }
 
 /** One path per series (M starts a new run after a gap); faint ones first, markers last (on top). */

@@ -77,6 +77,11 @@ export const CurveSchema = z
           style: SeriesStyleSchema.optional(),
           /** Colour index into the chart palette (default: the series' index): related series share one. */
           colour: z.number().int().min(0).optional(),
+          /**
+           * A shaded band around the series, [x, low, high] per point (e.g. the range over seeds), drawn
+           * under every line in the series' colour.
+           */
+          band: z.array(z.tuple([z.number(), z.number(), z.number()])).optional(),
         })
         .strict(),
     ),

@@ -1,0 +1,312 @@
+/**
+ * `corl pilot --study transfer`: does learning one task move the other through the shared LLM, and do the
+ * paper's strategies beat each other by more than noise? From one pretrained base, per seed (each with its own
+ * world and so its own held-out items), with matched task-steps N (one step of one task on batch_size x G
+ * samples; the recipe's stage-1 fields otherwise):
+ *
+ *   gen               generation-only RL, the recipe's image reward            Δ understanding = transfer
+ *   gen-paper         generation-only RL, the paper's image reward (cycle + TIM)
+ *   gen-shuffled      generation-only RL, rewards shuffled across the batch     control: updates without signal
+ *   und               understanding-only RL (accuracy + format)                 Δ GenEval = transfer
+ *   und-shuffled      understanding-only RL, rewards shuffled                   control
+ *   unified           both tasks every step (N steps), the recipe's image reward
+ *   unified-paper     both tasks, cycle + TIM
+ *   unified-shuffled  both tasks, rewards shuffled                              control
+ *   alternating       2N steps, generation on even steps and understanding on odd ones
+ *   corl              unified, then the recipe's refined branches and the MCQ + OE merge (3 x M more task-steps)
+ *
+ * Every model is evaluated on both tasks (transfer is the change in the task it did not train) at the study's
+ * held-out size (preset `study`: larger than the pipeline's, so that a 0.05 change of one family is outside
+ * the 95% interval of one evaluation). Each change is paired against the base on the same items; over seeds
+ * it gets two intervals: across seeds (t, which includes the run-to-run spread of RL) and across items (the
+ * per-seed paired bootstrap intervals, pooled). The whole study is resumable stage by stage.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { UserError } from '../util/errors.js';
+import { checkOutDir, claimDir } from '../util/output-dir.js';
+import { pairedDelta, type HeadlineKey } from '../eval/intervals.js';
+import type { EvalItems } from '../eval/evaluate.js';
+import { buildWorld, evalArgs, refine, trainStage, runIdentity } from './pipeline.js';
+import { parseImageRewards, pipelinePreset, rewardsNote, runFields, type PipelinePreset } from './presets.js';
+import { StageRunner } from './stages.js';
+import { DELTA_COLUMNS, combineItems, itemsOf, meta } from './report.js';
+import { ciHalfWidth, writeReport, type Cell, type ReportTableInput } from '../report/index.js';
+import { studyCurves } from './study-curves.js';
+
+/** One RL run of the study: what it trains and with which rewards. */
+export interface StudyRun {
+  name: string;
+  tasks: ('t2i' | 'mm2t')[];
+  /** 'recipe': the recipe's image reward; 'paper': cycle + TIM. */
+  image?: 'recipe' | 'paper';
+  shuffle?: boolean;
+  alternate?: boolean;
+}
+
+export const STUDY_RUNS: readonly StudyRun[] = [
+  { name: 'gen', tasks: ['t2i'] },
+  { name: 'und', tasks: ['mm2t'] },
+  { name: 'unified', tasks: ['t2i', 'mm2t'] },
+  { name: 'gen-shuffled', tasks: ['t2i'], shuffle: true },
+  { name: 'und-shuffled', tasks: ['mm2t'], shuffle: true },
+  { name: 'unified-shuffled', tasks: ['t2i', 'mm2t'], shuffle: true },
+  { name: 'alternating', tasks: ['t2i', 'mm2t'], alternate: true },
+  { name: 'gen-paper', tasks: ['t2i'], image: 'paper' },
+  { name: 'unified-paper', tasks: ['t2i', 'mm2t'], image: 'paper' },
+];
+
+/** A row of the study's tables: the model it ships for generation and the one for understanding. */
+export type StudyModels = Record<string, { gen: string; und: string }>;
+
+export interface StudySeedResult {
+  seed: number;
+  models: StudyModels;
+  /** eval results by model folder */
+  evals: Record<string, unknown>;
+}
+
+export interface StudyOptions {
+  preset: string;
+  out: string;
+  base: string;
+  seeds: number;
+  /** Task budget N; default: the preset's stage-1 steps. */
+  steps?: number;
+  jobs?: number;
+  recipe?: string;
+  nproc?: number;
+}
+
+/** The study: every seed's runs and evaluations (resumable), in DIR/seed-S. */
+export async function runStudy(
+  o: StudyOptions,
+): Promise<{ dir: string; seeds: StudySeedResult[]; runners: StageRunner[]; N: number }> {
+  const p = pipelinePreset(o.preset, { recipe: o.recipe });
+  const out = resolve(o.out);
+  const base = resolve(o.base);
+  if (o.seeds < 1) throw new UserError('--seeds must be at least 1');
+  checkOutDir(out, { kind: 'pilot', resumable: true, inputs: [['--base', base]] });
+  if (!existsSync(join(base, 'config.json'))) throw new UserError(`--base ${o.base} is not a model folder`);
+  claimDir(out, 'pilot');
+  const N = o.steps ?? Number(p.stages.stage1.steps);
+  const jobs = o.jobs ?? 2;
+  const results: StudySeedResult[] = [];
+  const runners: StageRunner[] = [];
+  for (let seed = 0; seed < o.seeds; seed++) {
+    process.stderr.write(`corl pilot --study transfer: seed ${seed + 1}/${o.seeds}\n`);
+    const dir = join(out, `seed-${seed}`);
+    const r = new StageRunner(dir, `transfer ${runIdentity(p)} N=${N}`);
+    r.nproc = o.nproc ?? 1;
+    runners.push(r);
+    results.push(await studySeed(r, p, dir, base, seed, N, jobs));
+  }
+  return { dir: out, seeds: results, runners, N };
+}
+
+/** One seed: its world, the runs, CoRL's refined stage, every model evaluated on both tasks. */
+async function studySeed(
+  r: StageRunner,
+  p: PipelinePreset,
+  out: string,
+  base: string,
+  seed: number,
+  N: number,
+  jobs: number,
+): Promise<StudySeedResult> {
+  const env: Record<string, string> = jobs > 1 ? { CORL_BLAS_THREADS: '1' } : {};
+  const world = join(out, 'world');
+  await buildWorld(r, p, world, seed);
+  const data = join(world, 'train.jsonl');
+  const paperImage = parseImageRewards('paper');
+  const trained = await r.parallel(
+    jobs,
+    STUDY_RUNS.map((run) => () => {
+      const fields = runFields(p, 'stage1', { model: base, data, seed, tasks: run.tasks });
+      if (run.image === 'paper')
+        fields.rewards = { ...(fields.rewards as Record<string, unknown>), image: paperImage };
+      return trainStage(r, run.name, out, {
+        ...fields,
+        steps: run.alternate ? 2 * N : N,
+        ...(run.shuffle ? { shuffle_rewards: true } : {}),
+        ...(run.alternate ? { alternate: true } : {}),
+      });
+    }),
+  );
+  const model = Object.fromEntries(STUDY_RUNS.map((run, i) => [run.name, trained[i]!.model]));
+  const corl = await refine(r, p, {
+    out,
+    world,
+    from: model.unified!,
+    seed,
+    env,
+    jobs,
+    prefix: 'corl',
+    merged: join(out, 'corl-merged'),
+  });
+  const models: StudyModels = {
+    base: { gen: base, und: base },
+    ...Object.fromEntries(
+      STUDY_RUNS.map((run) => [run.name, { gen: model[run.name]!, und: model[run.name]! }]),
+    ),
+    separate: { gen: model.gen!, und: model.und! },
+    corl: { gen: corl.gen, und: corl.merged },
+  };
+  const folders = [...new Set(Object.values(models).flatMap((m) => [m.gen, m.und]))];
+  const sized: PipelinePreset = { ...p, eval: p.studyEval };
+  const evals = await r.parallel(
+    jobs,
+    folders.map((f, i) => () => r.run(`eval-${i}`, evalArgs(f, world, sized, seed), env)),
+  );
+  return { seed, models, evals: Object.fromEntries(folders.map((f, i) => [f, evals[i]])) };
+}
+
+/** The items a row is scored on: generation from its generation model, understanding from its other one. */
+function rowItems(s: StudySeedResult, row: string): EvalItems {
+  const m = s.models[row];
+  if (!m) throw new Error(`no study row ${row}`);
+  return combineItems(itemsOf(s.evals[m.gen]), itemsOf(s.evals[m.und]));
+}
+
+/**
+ * The change b - a over seeds for each headline key: mean of the per-seed paired differences, its 95%
+ * t-interval over seeds, and the pooled item interval (the per-seed paired bootstrap half-widths h_s combined
+ * as sqrt(sum h_s^2) / S, the interval of a mean of S independent estimates).
+ */
+export function studyDelta(
+  seeds: readonly StudySeedResult[],
+  a: string,
+  b: string,
+): Record<HeadlineKey, { mean: number; seedsCi?: number; itemsCi: number; n: number }> {
+  const per = seeds.map((s, i) => pairedDelta(rowItems(s, a), rowItems(s, b), i));
+  return Object.fromEntries(
+    DELTA_COLUMNS.map(([, k]) => {
+      const d = per.map((x) => x.delta[k]);
+      const h = per.map((x) => x.ci[k]);
+      const n = d.length;
+      const mean = d.reduce((x, y) => x + y, 0) / n;
+      const itemsCi = Math.sqrt(h.reduce((x, y) => x + y * y, 0)) / n;
+      return [k, { mean, seedsCi: ciHalfWidth(d), itemsCi, n }];
+    }),
+  ) as never;
+}
+
+const ROW_LABELS: Record<string, string> = {
+  gen: 'generation-only RL',
+  und: 'understanding-only RL',
+  unified: 'unified RL (both tasks each step)',
+  'gen-shuffled': 'generation-only, shuffled rewards (control)',
+  'und-shuffled': 'understanding-only, shuffled rewards (control)',
+  'unified-shuffled': 'unified, shuffled rewards (control)',
+  alternating: 'alternating RL (2N steps)',
+  'gen-paper': 'generation-only RL, cycle + TIM',
+  'unified-paper': 'unified RL, cycle + TIM',
+  separate: 'separate RL (gen-only for generation, und-only for understanding)',
+  corl: 'CoRL (unified + refined branches + merge)',
+};
+
+/** The questions the study answers: [label, a, b] = the change b - a. */
+export const STUDY_COMPARISONS: readonly [string, string, string][] = [
+  ['generation RL beyond its control (gen - gen-shuffled)', 'gen-shuffled', 'gen'],
+  ['understanding RL beyond its control (und - und-shuffled)', 'und-shuffled', 'und'],
+  ['unified - separate', 'separate', 'unified'],
+  ['unified - alternating', 'alternating', 'unified'],
+  ['CoRL - unified', 'unified', 'corl'],
+  ['unified beyond its control (unified - unified-shuffled)', 'unified-shuffled', 'unified'],
+  ['recipe reward - cycle + TIM (generation-only)', 'gen-paper', 'gen'],
+];
+
+const cellOf = (d: { mean: number; n: number }, ci: number | undefined): Cell =>
+  Number.isFinite(d.mean)
+    ? { mean: d.mean, n: d.n, ...(ci !== undefined && Number.isFinite(ci) ? { ci } : {}) }
+    : null;
+
+/** Two columns per headline (± seeds, ± items) for GenEval and the understanding mean, one row per change. */
+function twoIntervalTable(
+  id: string,
+  title: string,
+  caption: string,
+  rows: { label: string; d: ReturnType<typeof studyDelta> }[],
+): ReportTableInput {
+  const keys: [string, HeadlineKey][] = [
+    ['GenEval', 'geneval/overall'],
+    ['und. mean', 'understanding/mean'],
+  ];
+  return {
+    id,
+    title,
+    caption,
+    row_header: 'change',
+    columns: keys.flatMap(([c]) => [`${c} ± seeds`, `${c} ± items`]),
+    rows: rows.map(({ label, d }) => ({
+      label,
+      cells: keys.flatMap(([, k]) => [cellOf(d[k], d[k].seedsCi), cellOf(d[k], d[k].itemsCi)]),
+    })),
+  };
+}
+
+/** The study's tables: the transfer matrix, every family per row, and the comparisons between strategies. */
+export function studyTables(seeds: readonly StudySeedResult[], N: number): ReportTableInput[] {
+  const S = seeds.length;
+  const rows = Object.keys(ROW_LABELS);
+  const vsBase = rows.map((row) => ({ label: ROW_LABELS[row]!, d: studyDelta(seeds, 'base', row) }));
+  const intervals =
+    `± seeds: the 95% t-interval of the per-seed changes (${S} seed(s); it includes how much RL runs differ); ` +
+    '± items: the per-seed paired bootstrap intervals pooled (how much the held-out items could move the mean).';
+  const matrix = twoIntervalTable(
+    'transfer',
+    'Transfer matrix: each run against the base',
+    `Change against the base on the same held-out items, mean over ${S} seed(s); task budget N = ${N} steps. ` +
+      `Transfer is the change in the task a run did not train; the shuffled-reward rows show what RL updates ` +
+      `without a reward signal do. ${intervals} A change whose interval includes 0 is no change.`,
+    vsBase,
+  );
+  const families: ReportTableInput = {
+    id: 'transfer-families',
+    title: 'Every family, each run against the base (± seeds)',
+    caption: `Mean over ${S} seed(s) of the paired change against the base ± the 95% t-interval over seeds.`,
+    row_header: 'run',
+    columns: DELTA_COLUMNS.map(([c]) => c),
+    rows: vsBase.map(({ label, d }) => ({
+      label,
+      cells: DELTA_COLUMNS.map(([, k]) => cellOf(d[k], d[k].seedsCi)),
+    })),
+  };
+  const comparisons = twoIntervalTable(
+    'comparisons',
+    'The questions: one strategy against another',
+    `Paired change b - a on the same held-out items, mean over ${S} seed(s). ${intervals}`,
+    STUDY_COMPARISONS.map(([label, a, b]) => ({ label, d: studyDelta(seeds, a, b) })),
+  );
+  return [matrix, comparisons, families];
+}
+
+export function writeStudyReport(o: {
+  dir: string;
+  preset: string;
+  recipe?: string;
+  seeds: StudySeedResult[];
+  runners: StageRunner[];
+  N: number;
+  seconds: number;
+}): string {
+  const p = pipelinePreset(o.preset, { recipe: o.recipe });
+  return writeReport(o.dir, {
+    meta: meta(
+      `Does co-evolution show? Transfer study on ShapesWorld (${o.preset}, ${o.seeds.length} seeds)`,
+      o.preset,
+      o.seconds,
+      [
+        `Every run starts from one base; N = ${o.N} task-steps; each seed has its own world and held-out items ` +
+          `(${p.studyEval.genPrompts} generation prompts x 4 images, up to ${p.studyEval.maxQuestions} questions per family).`,
+        rewardsNote(p),
+        'Design, sizes, wall time and the verdict: docs/science.md.',
+      ],
+    ),
+    tables: studyTables(o.seeds, o.N),
+    curves: studyCurves(o.dir, o.seeds.length, p),
+    stages: o.runners.flatMap((r, i) =>
+      r.timeline.map((t) => ({ name: `seed ${i}: ${t.name}`, status: t.status, seconds: t.seconds })),
+    ),
+  }).htmlPath;
+}
