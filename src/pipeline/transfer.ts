@@ -31,7 +31,7 @@ import { buildWorld, evalArgs, refine, trainStage, runIdentity } from './pipelin
 import { parseImageRewards, pipelinePreset, rewardsNote, runFields, type PipelinePreset } from './presets.js';
 import { StageRunner } from './stages.js';
 import { DELTA_COLUMNS, combineItems, itemsOf, meta } from './report.js';
-import { ciHalfWidth, writeReport, type Cell, type ReportTableInput } from '../report/index.js';
+import { ciHalfWidth, writeReport, type Cell, type Curve, type ReportTableInput } from '../report/index.js';
 import { studyCurves } from './study-curves.js';
 
 /** One RL run of the study: what it trains and with which rewards. */
@@ -245,6 +245,95 @@ function twoIntervalTable(
   };
 }
 
+/** The runs of the transfer plot, in the palette's order (ten colours). */
+const PLOT_ROWS = [
+  'gen',
+  'und',
+  'unified',
+  'alternating',
+  'corl',
+  'gen-paper',
+  'unified-paper',
+  'gen-shuffled',
+  'und-shuffled',
+  'unified-shuffled',
+] as const;
+
+/**
+ * The transfer matrix as a plot: each run at (change in GenEval, change in the understanding mean) against the
+ * base, mean over seeds, with whiskers of its 95% interval over seeds (over items with one seed), and the zero
+ * lines: a run right of the vertical line improved generation, above the horizontal one understanding.
+ */
+export function transferPlot(seeds: readonly StudySeedResult[]): Curve {
+  const series: Curve['series'] = [];
+  const all: [number, number][] = [];
+  PLOT_ROWS.forEach((row, colour) => {
+    const d = studyDelta(seeds, 'base', row);
+    const g = d['geneval/overall'];
+    const u = d['understanding/mean'];
+    if (!Number.isFinite(g.mean) || !Number.isFinite(u.mean)) return;
+    const gi = g.seedsCi ?? g.itemsCi;
+    const ui = u.seedsCi ?? u.itemsCi;
+    series.push({ name: row, points: [[g.mean, u.mean]], style: 'markers', colour });
+    series.push({
+      name: `${row} (GenEval interval)`,
+      points: [
+        [g.mean - gi, u.mean],
+        [g.mean + gi, u.mean],
+      ],
+      colour,
+      legend: false,
+    });
+    series.push({
+      name: `${row} (understanding interval)`,
+      points: [
+        [g.mean, u.mean - ui],
+        [g.mean, u.mean + ui],
+      ],
+      colour,
+      legend: false,
+    });
+    all.push([g.mean - gi, u.mean - ui], [g.mean + gi, u.mean + ui]);
+  });
+  if (all.length > 0) {
+    const [x0, x1] = [Math.min(0, ...all.map((p) => p[0])), Math.max(0, ...all.map((p) => p[0]))];
+    const [y0, y1] = [Math.min(0, ...all.map((p) => p[1])), Math.max(0, ...all.map((p) => p[1]))];
+    series.push({
+      name: 'no change in GenEval',
+      points: [
+        [0, y0],
+        [0, y1],
+      ],
+      style: 'faint',
+      colour: 7,
+      legend: false,
+    });
+    series.push({
+      name: 'no change in understanding',
+      points: [
+        [x0, 0],
+        [x1, 0],
+      ],
+      style: 'faint',
+      colour: 7,
+      legend: false,
+    });
+  }
+  const S = seeds.length;
+  return {
+    id: 'transfer-plot',
+    title: 'Transfer: each run against the base',
+    x: 'change in GenEval',
+    yLabel: 'change in und. mean',
+    caption:
+      `Mean over ${S} seed(s) of the paired change against the base; whiskers: the 95% interval ` +
+      (S > 1 ? 'over seeds' : 'over items') +
+      '. Generation-only runs off the horizontal line, or understanding-only runs off the vertical one, ' +
+      'beyond their whiskers and their shuffled controls would be transfer.',
+    series,
+  };
+}
+
 /** The study's tables: the transfer matrix, every family per row, and the comparisons between strategies. */
 export function studyTables(seeds: readonly StudySeedResult[], N: number): ReportTableInput[] {
   const S = seeds.length;
@@ -304,7 +393,7 @@ export function writeStudyReport(o: {
       ],
     ),
     tables: studyTables(o.seeds, o.N),
-    curves: studyCurves(o.dir, o.seeds.length, p),
+    curves: [transferPlot(o.seeds), ...studyCurves(o.dir, o.seeds.length, p)],
     stages: o.runners.flatMap((r, i) =>
       r.timeline.map((t) => ({ name: `seed ${i}: ${t.name}`, status: t.status, seconds: t.seconds })),
     ),

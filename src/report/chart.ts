@@ -194,6 +194,7 @@ function legendLayout(
   let lx = MARGIN.left;
   let row = 0;
   curve.series.forEach((s, i) => {
+    if (s.legend === false) return;
     const empty = runs[i]!.length === 0;
     const label = empty ? `${s.name} (no data)` : s.name;
     const w = 28 + label.length * CHAR_W + 18;

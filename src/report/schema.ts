@@ -82,6 +82,8 @@ export const CurveSchema = z
            * under every line in the series' colour.
            */
           band: z.array(z.tuple([z.number(), z.number(), z.number()])).optional(),
+          /** false: left out of the legend (a whisker or a guide line drawn for another series). */
+          legend: z.boolean().optional(),
         })
         .strict(),
     ),

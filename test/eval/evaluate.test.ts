@@ -17,6 +17,7 @@ import {
   type EvalResult,
 } from '../../src/eval/evaluate.js';
 import { formatEvalTable } from '../../src/eval/table.js';
+import { evalIntervals } from '../../src/eval/intervals.js';
 import { pretrainPreset } from '../../src/pretrain/presets.js';
 import { worldTokenizer } from '../../src/pretrain/sft.js';
 import { renderScene } from '../../src/world/render.js';
@@ -113,7 +114,12 @@ test('evaluate() on a tiny random model returns every benchmark with numbers in 
   ])
     assert.ok(k in flat, k);
   for (const [k, v] of Object.entries(flat)) inUnit(k, v);
-  assert.match(formatEvalTable(r), /GenEval-style generation[\s\S]*POPE[\s\S]*Format/);
+  const table = formatEvalTable(r);
+  assert.match(table, /GenEval-style generation[\s\S]*POPE[\s\S]*understanding mean[\s\S]*Format/);
+  // the headline scores carry this evaluation's item interval
+  const ci = evalIntervals(r.items!)['mcq/accuracy'];
+  assert.ok(Number.isFinite(ci), String(ci));
+  assert.ok(table.includes(`${r.mcq!.accuracy.toFixed(3)} ± ${ci.toFixed(3)}`), table);
   // the same seed gives the same result
   const again = evaluate(model, tok, rows, {
     imagesPerPrompt: 2,

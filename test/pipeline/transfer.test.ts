@@ -154,6 +154,14 @@ test('corl pilot --study transfer on the micro preset: the matrix, the compariso
     const c = row.cells[0] as { mean: number; n: number; ci?: number } | null;
     assert.ok(c !== null && c.n === 2 && typeof c.ci === 'number' && Number.isFinite(c.mean), row.label);
   }
+  // the transfer plot: one marker per run, its whiskers and the zero lines out of the legend
+  const plot = (
+    report as unknown as {
+      curves: { id: string; series: { name: string; style?: string; legend?: boolean }[] }[];
+    }
+  ).curves.find((c) => c.id === 'transfer-plot')!;
+  assert.equal(plot.series.filter((s) => s.style === 'markers').length, 10);
+  assert.equal(plot.series.filter((s) => s.legend === false).length, 22);
   // every model was evaluated once per seed on both tasks, with the study's size
   const state = JSON.parse(readFileSync(join(dir, 'study', 'seed-1', 'pipeline.json'), 'utf8')) as {
     stages: Record<string, { status: string }>;
