@@ -60,32 +60,40 @@ export async function runPilot(
   o: PilotOptions,
 ): Promise<{ dir: string; seeds: PilotSeedResult[]; runner: StageRunner[] }> {
   const p = pipelinePreset(o.preset, { imageRewards: o.imageRewards, recipe: o.recipe });
+  const N = o.steps ?? Number(p.stages.stage1.steps);
+  const r = await overSeeds(o, 'corl pilot', `pilot ${runIdentity(p)}`, (runner, dir, base, seed) =>
+    pilotSeed(runner, p, dir, base, seed, N, o.jobs ?? 2),
+  );
+  return { dir: r.dir, seeds: r.results, runner: r.runners };
+}
+
+/**
+ * What every pilot study does around its seeds: checks (before any work) and claims the output folder, then
+ * runs `one` for seeds 0..n-1, each in DIR/seed-S with its own resumable stage runner named `identity`.
+ */
+export async function overSeeds<T>(
+  o: Pick<PilotOptions, 'out' | 'base' | 'seeds' | 'nproc'>,
+  command: string,
+  identity: string,
+  one: (r: StageRunner, dir: string, base: string, seed: number) => Promise<T>,
+): Promise<{ dir: string; results: T[]; runners: StageRunner[] }> {
   const out = resolve(o.out);
   const base = resolve(o.base);
   if (o.seeds < 1) throw new UserError('--seeds must be at least 1');
   checkOutDir(out, { kind: 'pilot', resumable: true, inputs: [['--base', base]] });
   if (!existsSync(join(base, 'config.json'))) throw new UserError(`--base ${o.base} is not a model folder`);
   claimDir(out, 'pilot');
-  const results: PilotSeedResult[] = [];
+  const results: T[] = [];
   const runners: StageRunner[] = [];
   for (let seed = 0; seed < o.seeds; seed++) {
-    process.stderr.write(`corl pilot: seed ${seed + 1}/${o.seeds}\n`);
-    const r = new StageRunner(join(out, `seed-${seed}`), `pilot ${runIdentity(p)}`);
+    process.stderr.write(`${command}: seed ${seed + 1}/${o.seeds}\n`);
+    const dir = join(out, `seed-${seed}`);
+    const r = new StageRunner(dir, identity);
     r.nproc = o.nproc ?? 1;
     runners.push(r);
-    results.push(
-      await pilotSeed(
-        r,
-        p,
-        join(out, `seed-${seed}`),
-        base,
-        seed,
-        o.steps ?? Number(p.stages.stage1.steps),
-        o.jobs ?? 2,
-      ),
-    );
+    results.push(await one(r, dir, base, seed));
   }
-  return { dir: out, seeds: results, runner: runners };
+  return { dir: out, results, runners };
 }
 
 /** One seed of the pilot: where it runs and with what. */

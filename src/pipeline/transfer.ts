@@ -21,15 +21,13 @@
  * it gets two intervals: across seeds (t, which includes the run-to-run spread of RL) and across items (the
  * per-seed paired bootstrap intervals, pooled). The whole study is resumable stage by stage.
  */
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { UserError } from '../util/errors.js';
-import { checkOutDir, claimDir } from '../util/output-dir.js';
+import { join } from 'node:path';
 import { pairedDelta, type HeadlineKey } from '../eval/intervals.js';
 import type { EvalItems } from '../eval/evaluate.js';
 import { buildWorld, evalArgs, refine, trainStage, runIdentity } from './pipeline.js';
 import { parseImageRewards, pipelinePreset, rewardsNote, runFields, type PipelinePreset } from './presets.js';
-import { StageRunner } from './stages.js';
+import type { StageRunner } from './stages.js';
+import { overSeeds, type PilotOptions } from './pilot.js';
 import { DELTA_COLUMNS, combineItems, itemsOf, meta } from './report.js';
 import { ciHalfWidth, writeReport, type Cell, type Curve, type ReportTableInput } from '../report/index.js';
 import { studyCurves } from './study-curves.js';
@@ -66,42 +64,20 @@ export interface StudySeedResult {
   evals: Record<string, unknown>;
 }
 
-export interface StudyOptions {
-  preset: string;
-  out: string;
-  base: string;
-  seeds: number;
-  /** Task budget N; default: the preset's stage-1 steps. */
-  steps?: number;
-  jobs?: number;
-  recipe?: string;
-  nproc?: number;
-}
+/** The study's options: the pilot's, without --image-rewards (the study runs both image rewards itself). */
+export type StudyOptions = Omit<PilotOptions, 'imageRewards'>;
 
 /** The study: every seed's runs and evaluations (resumable), in DIR/seed-S. */
 export async function runStudy(
   o: StudyOptions,
 ): Promise<{ dir: string; seeds: StudySeedResult[]; runners: StageRunner[]; N: number }> {
   const p = pipelinePreset(o.preset, { recipe: o.recipe });
-  const out = resolve(o.out);
-  const base = resolve(o.base);
-  if (o.seeds < 1) throw new UserError('--seeds must be at least 1');
-  checkOutDir(out, { kind: 'pilot', resumable: true, inputs: [['--base', base]] });
-  if (!existsSync(join(base, 'config.json'))) throw new UserError(`--base ${o.base} is not a model folder`);
-  claimDir(out, 'pilot');
   const N = o.steps ?? Number(p.stages.stage1.steps);
-  const jobs = o.jobs ?? 2;
-  const results: StudySeedResult[] = [];
-  const runners: StageRunner[] = [];
-  for (let seed = 0; seed < o.seeds; seed++) {
-    process.stderr.write(`corl pilot --study transfer: seed ${seed + 1}/${o.seeds}\n`);
-    const dir = join(out, `seed-${seed}`);
-    const r = new StageRunner(dir, `transfer ${runIdentity(p)} N=${N}`);
-    r.nproc = o.nproc ?? 1;
-    runners.push(r);
-    results.push(await studySeed(r, p, dir, base, seed, N, jobs));
-  }
-  return { dir: out, seeds: results, runners, N };
+  const identity = `transfer ${runIdentity(p)} N=${N}`;
+  const r = await overSeeds(o, 'corl pilot --study transfer', identity, (runner, dir, base, seed) =>
+    studySeed(runner, p, dir, base, seed, N, o.jobs ?? 2),
+  );
+  return { dir: r.dir, seeds: r.results, runners: r.runners, N };
 }
 
 /** One seed: its world, the runs, CoRL's refined stage, every model evaluated on both tasks. */

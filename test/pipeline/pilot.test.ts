@@ -8,18 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-const CLI = join(import.meta.dirname, '..', '..', 'bin', 'corl.js');
+import { CLI, pretrainMicroBase } from '../helpers/micro-base.js';
 
 test('the micro pilot writes the pilot and ablation tables over two seeds', () => {
   const dir = mkdtempSync(join(tmpdir(), 'corl-pilot-'));
-  const base = join(dir, 'base');
-  const pre = spawnSync(
-    process.execPath,
-    [CLI, 'pretrain', 'all', '--preset', 'world-micro', '--out', base, '--no-eval'],
-    { encoding: 'utf8' },
-  );
-  assert.equal(pre.status, 0, pre.stderr);
+  const base = pretrainMicroBase(dir);
   const r = spawnSync(
     process.execPath,
     [

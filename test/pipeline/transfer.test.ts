@@ -9,13 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CLI, pretrainMicroBase } from '../helpers/micro-base.js';
 import type { EvalItems } from '../../src/eval/evaluate.js';
 import { pairedDelta } from '../../src/eval/intervals.js';
 import { studyDelta, type StudySeedResult } from '../../src/pipeline/transfer.js';
 import { acrossSeeds } from '../../src/pipeline/study-curves.js';
 import { renderChartSvg } from '../../src/report/index.js';
 
-const CLI = join(import.meta.dirname, '..', '..', 'bin', 'corl.js');
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 const bits = (ones: number, n: number) => Array.from({ length: n }, (_, i) => (i < ones ? 1 : 0));
 
@@ -116,13 +116,7 @@ test('a series band is drawn as one filled path, and the axis reaches its edges'
 
 test('corl pilot --study transfer on the micro preset: the matrix, the comparisons and the families', () => {
   const dir = mkdtempSync(join(tmpdir(), 'corl-transfer-'));
-  const base = join(dir, 'base');
-  const pre = spawnSync(
-    process.execPath,
-    [CLI, 'pretrain', 'all', '--preset', 'world-micro', '--out', base, '--no-eval'],
-    { encoding: 'utf8' },
-  );
-  assert.equal(pre.status, 0, pre.stderr);
+  const base = pretrainMicroBase(dir);
   const args = ['pilot', '--study', 'transfer', '--preset', 'world-micro', '--base', base, '--steps', '1'];
   const bad = spawnSync(
     process.execPath,
