@@ -22,14 +22,21 @@
  * per-seed paired bootstrap intervals, pooled). The whole study is resumable stage by stage.
  */
 import { join } from 'node:path';
-import { pairedDelta, type HeadlineKey } from '../eval/intervals.js';
+import { headlineScores, pairedDelta, type HeadlineKey } from '../eval/intervals.js';
 import type { EvalItems } from '../eval/evaluate.js';
 import { buildWorld, evalArgs, refine, trainStage, runIdentity } from './pipeline.js';
 import { parseImageRewards, pipelinePreset, rewardsNote, runFields, type PipelinePreset } from './presets.js';
 import type { StageRunner } from './stages.js';
 import { overSeeds, type PilotOptions } from './pilot.js';
 import { DELTA_COLUMNS, combineItems, itemsOf, meta } from './report.js';
-import { ciHalfWidth, writeReport, type Cell, type Curve, type ReportTableInput } from '../report/index.js';
+import {
+  ciHalfWidth,
+  meanCell,
+  writeReport,
+  type Cell,
+  type Curve,
+  type ReportTableInput,
+} from '../report/index.js';
 import { studyCurves } from './study-curves.js';
 
 /** One RL run of the study: what it trains and with which rewards. */
@@ -343,7 +350,21 @@ export function studyTables(seeds: readonly StudySeedResult[], N: number): Repor
     `Paired change b - a on the same held-out items, mean over ${S} seed(s). ${intervals}`,
     STUDY_COMPARISONS.map(([label, a, b]) => ({ label, d: studyDelta(seeds, a, b) })),
   );
-  return [matrix, comparisons, families];
+  const levels: ReportTableInput = {
+    id: 'levels',
+    title: 'Scores on the held-out split',
+    caption: `Mean over ${S} seed(s) ± the 95% t-interval over seeds; und. mean = (MCQ + OE + POPE F1) / 3.`,
+    row_header: 'model',
+    columns: DELTA_COLUMNS.map(([c]) => c),
+    rows: ['base', ...rows].map((row) => {
+      const per = seeds.map((s) => headlineScores(rowItems(s, row)));
+      return {
+        label: row === 'base' ? 'pretrained base' : ROW_LABELS[row]!,
+        cells: DELTA_COLUMNS.map(([, k]) => meanCell(per.map((x) => x[k]))),
+      };
+    }),
+  };
+  return [matrix, comparisons, families, levels];
 }
 
 export function writeStudyReport(o: {

@@ -144,6 +144,7 @@ test('corl pilot --study transfer on the micro preset: the matrix, the compariso
   ]);
   assert.equal(byId('comparisons').rows.length, 7);
   assert.equal(byId('transfer-families').rows.length, 11);
+  assert.equal(byId('levels').rows.length, 12); // the base first, then every row
   for (const row of byId('transfer').rows) {
     const c = row.cells[0] as { mean: number; n: number; ci?: number } | null;
     assert.ok(c !== null && c.n === 2 && typeof c.ci === 'number' && Number.isFinite(c.mean), row.label);
