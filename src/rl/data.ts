@@ -3,7 +3,7 @@
  * pure function of (seed, position), so a resumed run continues with exactly the batches it would have seen.
  */
 import { existsSync } from 'node:fs';
-import { RowImages, readWorldRows, type WorldRow } from '../world/dataset.js';
+import { RowImages, readDataRowLines } from '../world/dataset.js';
 import { Rng, deriveSeed } from '../world/rng.js';
 import type { RgbImage } from '../world/image.js';
 import { UserError } from '../util/errors.js';
@@ -12,7 +12,8 @@ export interface RLExample {
   id: string;
   /** Generation prompt (the caption the image should depict). */
   prompt: string;
-  realImage: RgbImage;
+  /** The row's image: what its question is about, and the cycle reward's reference; absent for a prompt-only row. */
+  realImage?: RgbImage;
   qaProblem: string;
   qaSolution: string;
   qaType: 'MC' | 'OE';
@@ -23,24 +24,31 @@ export interface RLExample {
 }
 
 /**
- * Loads a JSONL of world rows; rows without a prompt, or without a question (a non-blank qa_problem and
- * qa_solution, unless `requireQuestion` is false), are errors naming the row.
+ * Loads a JSONL of data rows (ShapesWorld's, or real data in the same fields: src/world/dataset.ts
+ * readDataRowLines); rows without a prompt are errors naming the row, and so, unless `requireQuestion` is
+ * false, are rows without a question (a non-blank qa_problem and qa_solution) or without the image it asks
+ * about.
  */
 export function loadExamples(file: string, opts: { requireQuestion?: boolean } = {}): RLExample[] {
   if (!existsSync(file)) throw new UserError(`data file not found: ${file}`);
-  const rows = readWorldRows(file);
+  const rows = readDataRowLines(file);
   const images = new RowImages();
-  return rows.map((r: WorldRow, i) => {
+  const requireQuestion = opts.requireQuestion ?? true;
+  return rows.map(({ row: r }, i) => {
     const row = `${file}: row ${i + 1}`;
     if (r.prompt === undefined || r.prompt.trim() === '') throw new UserError(`${row} has no prompt`);
     const blank = (v: string | undefined) => v === undefined || v.trim() === '';
-    if ((opts.requireQuestion ?? true) && (blank(r.qa_problem) || blank(r.qa_solution))) {
+    if (requireQuestion && (blank(r.qa_problem) || blank(r.qa_solution))) {
       throw new UserError(`${row} has no question (an empty qa_problem or qa_solution)`);
     }
+    if (requireQuestion && r.real_image === undefined)
+      throw new UserError(`${row} has a question but no real_image to ask it about`);
     return {
       id: r.id ?? `row ${i + 1}`,
       prompt: r.prompt,
-      realImage: images.get(file, r, row),
+      ...(r.real_image === undefined
+        ? {}
+        : { realImage: images.get(file, { real_image: r.real_image }, row) }),
       qaProblem: r.qa_problem ?? '',
       qaSolution: r.qa_solution ?? '',
       qaType: r.qa_type ?? 'OE',
@@ -48,6 +56,12 @@ export function loadExamples(file: string, opts: { requireQuestion?: boolean } =
       category: r.category,
     };
   });
+}
+
+/** The image an example's question is about (loadExamples refuses a question row without one). */
+export function questionImage(e: RLExample): RgbImage {
+  if (e.realImage === undefined) throw new Error(`example ${e.id} has a question but no image`);
+  return e.realImage;
 }
 
 /** Epoch-shuffled batches: batch k of the stream depends only on (seed, k). */

@@ -28,7 +28,7 @@ import {
 } from '../model/index.js';
 import { CAPTION_QUESTION } from '../world/templates.js';
 import type { RgbImage } from '../world/image.js';
-import type { RLExample } from './data.js';
+import { questionImage, type RLExample } from './data.js';
 
 export interface Policy {
   model: MultiModalityCausalLM;
@@ -128,10 +128,7 @@ export function rolloutAnswers(
       examples.map((e) => e.qaProblem),
       G,
     ),
-    repeatEach(
-      examples.map((e) => e.realImage),
-      G,
-    ),
+    repeatEach(examples.map(questionImage), G),
   );
   const out = sampleText(model, prompts, {
     maxNewTokens: s.maxCompletionLength,

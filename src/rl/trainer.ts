@@ -958,8 +958,14 @@ function writeSamples(
   mkdirSync(dir, { recursive: true });
   const G = run.cfg.num_generations;
   if (images) {
-    const rows = examples.flatMap((e, p) => [e.realImage, ...images.images.slice(p * G, (p + 1) * G)]);
-    writePNG(join(dir, 'images.png'), imageGrid(rows, G + 1));
+    // each prompt's real image first, when every prompt has one of the generated images' size
+    const { width, height } = images.images[0]!;
+    const withReal = examples.every((e) => e.realImage?.width === width && e.realImage.height === height);
+    const rows = examples.flatMap((e, p) => [
+      ...(withReal ? [e.realImage!] : []),
+      ...images.images.slice(p * G, (p + 1) * G),
+    ]);
+    writePNG(join(dir, 'images.png'), imageGrid(rows, withReal ? G + 1 : G));
   }
   const texts = examples.map((e, p) => ({
     prompt: e.prompt,

@@ -32,7 +32,8 @@ import {
   type GenevalRelation,
   type GenevalSpec,
 } from './geneval.js';
-import { encodePng, readPng } from './png.js';
+import { encodePng } from './png.js';
+import { readImage } from './image-file.js';
 import type { RgbImage } from './image.js';
 import { samplePrompt, sceneForSpec } from './prompts.js';
 import {
@@ -323,16 +324,36 @@ const rowSchema = z.object({
 
 /** Reads world rows with their line numbers, checking each against the row schema (errors name the line). */
 export function readWorldRowLines(path: string): { line: number; row: WorldRow }[] {
+  return readRows(path, rowSchema, 'a ShapesWorld row') as { line: number; row: WorldRow }[];
+}
+
+/**
+ * A row of RL training data (src/rl/data.ts): the ShapesWorld row's fields where they overlap, so that real
+ * data needs only what a run reads: `prompt`, and for a question `qa_problem`, `qa_solution`, `qa_type` and
+ * `real_image` (PNG or JPEG, any size; the cycle reward's image side compares with it too). `scene` is
+ * ShapesWorld's own and not needed; `spec` only for the geneval reward.
+ */
+const dataRowSchema = rowSchema.extend({
+  real_image: rowSchema.shape.real_image.optional(),
+  scene: sceneSchema.optional(),
+});
+export type DataRow = Omit<WorldRow, 'real_image' | 'scene' | 'task' | 'category' | 'caption' | 'spec'> &
+  Partial<Pick<WorldRow, 'real_image' | 'scene' | 'task' | 'category' | 'caption' | 'spec'>>;
+
+/** Reads RL data rows (ShapesWorld's or real data's) with their line numbers; errors name the line. */
+export function readDataRowLines(path: string): { line: number; row: DataRow }[] {
+  return readRows(path, dataRowSchema, 'a data row') as { line: number; row: DataRow }[];
+}
+
+function readRows(path: string, schema: z.ZodType, what: string): { line: number; row: unknown }[] {
   return readJsonl(path).map(({ line, value }) => {
-    const r = rowSchema.safeParse(value);
+    const r = schema.safeParse(value);
     if (!r.success) {
       const issue = r.error.issues[0];
       const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'row';
-      throw new UserError(
-        `${path}:${line}: not a ShapesWorld row (${where}: ${issue?.message ?? 'invalid'})`,
-      );
+      throw new UserError(`${path}:${line}: not ${what} (${where}: ${issue?.message ?? 'invalid'})`);
     }
-    return { line, row: value as WorldRow };
+    return { line, row: value };
   });
 }
 
@@ -343,7 +364,7 @@ export function readWorldRowLines(path: string): { line: number; row: WorldRow }
 export class RowImages {
   private readonly cache = new Map<string, RgbImage>();
   private readonly roots = new Map<string, string>();
-  get(file: string, row: Pick<WorldRow, 'real_image'>, where: string): RgbImage {
+  get(file: string, row: { real_image: string }, where: string): RgbImage {
     const p = resolve(dirname(resolve(file)), row.real_image);
     let image = this.cache.get(p);
     if (image === undefined) {
@@ -355,7 +376,7 @@ export class RowImages {
             '(rows may name images only inside their dataset; link or copy them in)',
         );
       try {
-        image = readPng(p);
+        image = readImage(p);
       } catch (e) {
         if (e instanceof UserError) throw new UserError(`${where}: ${e.message}`);
         throw e;

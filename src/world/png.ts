@@ -1,5 +1,8 @@
-/** PNG reading and writing through pngjs (RGB images in, RGB images out; alpha is dropped on read). */
-import { readFileSync, writeFileSync } from 'node:fs';
+/**
+ * PNG decoding and writing through pngjs (RGB images in, RGB images out; alpha is dropped on read). Reading a
+ * file, PNG or JPEG: image-file.ts.
+ */
+import { writeFileSync } from 'node:fs';
 import { markPng } from '../util/png-marker.js';
 import { PNG } from 'pngjs';
 import { UserError } from '../util/errors.js';
@@ -42,17 +45,4 @@ export function decodePng(buf: Buffer, name = 'image'): RgbImage {
 /** Writes `img` as a PNG carrying corl's mark (util/png-marker.ts). */
 export function writePng(path: string, img: RgbImage): void {
   writeFileSync(path, markPng(encodePng(img)));
-}
-
-export function readPng(path: string): RgbImage {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(
-      code === 'ENOENT' ? `image not found: ${path}` : `cannot read image ${path}: ${code ?? err}`,
-    );
-  }
-  return decodePng(buf, path);
 }

@@ -1,11 +1,15 @@
-/** The RL data loader: rows with their real images, one clear error line for a missing or broken image. */
+/**
+ * The RL data loader: rows with their real images, one clear error line for a missing or broken image; real
+ * data in the same fields (JPEG, any size, no scene).
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildDataset } from '../../src/world/dataset.js';
-import { loadExamples } from '../../src/rl/data.js';
+import { loadExamples, questionImage } from '../../src/rl/data.js';
+import { jpegBytes, quadrants } from '../helpers/images.js';
 import { UserError } from '../../src/util/errors.js';
 
 test('loadExamples: images read once per file; a missing or broken image names the file and row', () => {
@@ -16,7 +20,7 @@ test('loadExamples: images read once per file; a missing or broken image names t
     const examples = loadExamples(train);
     assert.equal(examples.length, 4);
     for (const e of examples)
-      assert.equal(e.realImage.data.length, e.realImage.width * e.realImage.height * 3);
+      assert.equal(e.realImage!.data.length, e.realImage!.width * e.realImage!.height * 3);
     const row = JSON.parse(fs.readFileSync(train, 'utf8').split('\n')[0]!);
     const twice = path.join(dir, 'twice.jsonl');
     fs.writeFileSync(twice, `${JSON.stringify(row)}\n${JSON.stringify({ ...row, id: 'again' })}\n`);
@@ -35,7 +39,10 @@ test('loadExamples: images read once per file; a missing or broken image names t
     fs.writeFileSync(path.join(dir, 'images', 'bad.png'), 'not a png');
     const broken = path.join(dir, 'broken.jsonl');
     fs.writeFileSync(broken, `${JSON.stringify({ ...row, real_image: 'images/bad.png' })}\n`);
-    assert.throws(() => loadExamples(broken), /broken\.jsonl: row 1: cannot decode PNG/);
+    assert.throws(
+      () => loadExamples(broken),
+      /broken\.jsonl: row 1: cannot read image .*bad\.png: not a PNG or JPEG file/,
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -60,7 +67,7 @@ test('loadExamples: a row without a prompt, or with a broken spec, fails at load
     assert.throws(
       () => loadExamples(file),
       (e: unknown) =>
-        e instanceof UserError && /rows\.jsonl:1: not a ShapesWorld row \(spec\.include/.test(e.message),
+        e instanceof UserError && /rows\.jsonl:1: not a data row \(spec\.include/.test(e.message),
     );
     // a question with an empty solution (found by fuzzing, seed 302671786) is no question
     for (const bad of [
@@ -78,6 +85,44 @@ test('loadExamples: a row without a prompt, or with a broken spec, fails at load
     const { id: _i, ...noId } = row;
     fs.writeFileSync(file, `${JSON.stringify(noId)}\n`);
     assert.equal(loadExamples(file)[0]!.id, 'row 1');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('real data: rows without a scene, JPEG images of any size, prompt-only rows for generation', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'corl-rl-real-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'photos'));
+    fs.writeFileSync(path.join(dir, 'photos', 'a.jpg'), jpegBytes(quadrants(40, 24)));
+    const question = {
+      id: 'q1',
+      prompt: 'four coloured squares',
+      real_image: 'photos/a.jpg',
+      qa_problem: 'Question: what colour is the top left square?',
+      qa_solution: '<answer>red</answer>',
+      qa_type: 'OE',
+    };
+    const file = path.join(dir, 'x2x.jsonl');
+    fs.writeFileSync(file, `${JSON.stringify(question)}\n`);
+    const [e] = loadExamples(file);
+    assert.equal(e!.realImage!.width, 40);
+    assert.equal(e!.realImage!.height, 24);
+    assert.equal(questionImage(e!), e!.realImage);
+    // a generation-only file: prompts alone
+    const gen = path.join(dir, 't2i.jsonl');
+    fs.writeFileSync(gen, `${JSON.stringify({ prompt: 'a red square' })}\n`);
+    const [g] = loadExamples(gen, { requireQuestion: false });
+    assert.equal(g!.realImage, undefined);
+    assert.throws(() => questionImage(g!), /has a question but no image/);
+    // a question needs its image
+    const { real_image: _r, ...noImage } = question;
+    fs.writeFileSync(file, `${JSON.stringify(noImage)}\n`);
+    assert.throws(
+      () => loadExamples(file),
+      (err: unknown) =>
+        err instanceof UserError && /row 1 has a question but no real_image/.test(err.message),
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { readPng } from '../../src/world/png.js';
+import { readImage } from '../../src/world/image-file.js';
 
 const root = mkdtempSync(join(tmpdir(), 'corl-world-cli-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -85,7 +85,7 @@ test('corl world build / detect / show', () => {
   );
   assert.equal(s.code, 0, s.stderr);
   assert.equal(s.stdout, `wrote ${sheet} (6 images)\n`);
-  const img = readPng(sheet);
+  const img = readImage(sheet);
   assert.ok(img.width > 3 * 128 && img.height > 2 * 128, `${img.width}x${img.height}`);
 });
 
@@ -114,7 +114,7 @@ test('malformed input gives a one-line error', () => {
   );
   assertUserError(
     corl('world', 'detect', '--data', join(out, 'broken.jsonl')),
-    /broken\.jsonl:1: cannot decode PNG .*not a PNG/,
+    /broken\.jsonl:1: cannot read image .*not a PNG or JPEG file/,
   );
   writeFileSync(
     join(out, 'missing.jsonl'),

@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import { UserError } from '../../src/util/errors.js';
 import { detectObjects, matchScene } from '../../src/world/detect.js';
 import { buildDataset, readWorldRows, type WorldRow } from '../../src/world/dataset.js';
-import { readPng } from '../../src/world/png.js';
+import { readImage } from '../../src/world/image-file.js';
 
 const root = mkdtempSync(join(tmpdir(), 'corl-world-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -129,7 +129,7 @@ test('stage-2 and eval files: one task each, images relative to their folder', (
 
 test('the images are the scenes (the parser reads them back exactly)', () => {
   for (const r of rows('test.jsonl')) {
-    const img = readPng(join(a, r.real_image));
+    const img = readImage(join(a, r.real_image));
     assert.equal(img.width, 32);
     assert.ok(matchScene(r.scene, detectObjects(img), 32).exact, r.id);
   }
