@@ -160,6 +160,14 @@ export const TrainConfigSchema = z
      * Paper: 512 (Table 5); ULM-R1's script: 576.
      */
     max_completion_length: z.number().int().positive().default(48),
+    /**
+     * Longest prompt, in tokens: a generation prompt, or a question with its image's tokens (BOS and the
+     * template included). Rows whose prompt for a trained task is longer are left out when the run starts,
+     * and the count is printed (as verl's filter_overlong_prompts; TRL truncates from the left, which would
+     * cut a question's image). Integer >= 1, or absent: no limit but the model's context. Default: absent.
+     * Paper: 1024 (stage 1, MCQ, OE) and 256 (generation branch), Table 5.
+     */
+    max_prompt_length: z.number().int().positive().optional(),
 
     // ---- Loss and optimisation ---------------------------------------------------------------------------
     /**

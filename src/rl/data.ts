@@ -7,6 +7,9 @@ import { RowImages, readDataRowLines } from '../world/dataset.js';
 import { Rng, deriveSeed } from '../world/rng.js';
 import type { RgbImage } from '../world/image.js';
 import { UserError } from '../util/errors.js';
+import { generationPrompt, understandingPrompt } from '../model/templates.js';
+import { expandImageTokens } from '../model/inputs.js';
+import type { ULMTokenizer } from '../model/tokenizer.js';
 
 export interface RLExample {
   id: string;
@@ -62,6 +65,48 @@ export function loadExamples(file: string, opts: { requireQuestion?: boolean } =
 export function questionImage(e: RLExample): RgbImage {
   if (e.realImage === undefined) throw new Error(`example ${e.id} has a question but no image`);
   return e.realImage;
+}
+
+/** What an example's prompts need to be measured: the model's tokenizer and its image tokens per image. */
+export interface PromptMeasure {
+  tok: ULMTokenizer;
+  numImageTokens: number;
+}
+
+/**
+ * The longest prompt an example gives the tasks in `tasks`, in tokens: its generation prompt (t2i), its
+ * question with the image's tokens expanded (mm2t), each with BOS and the chat template, as rollouts build them.
+ */
+export function promptLength(e: RLExample, tasks: readonly string[], m: PromptMeasure): number {
+  let n = 0;
+  if (tasks.includes('t2i')) n = m.tok.encode(generationPrompt(e.prompt), { bos: true }).length;
+  if (tasks.includes('mm2t')) {
+    const ids = m.tok.encode(understandingPrompt(e.qaProblem), { bos: true });
+    n = Math.max(n, expandImageTokens(ids, m.tok.special, m.numImageTokens).length);
+  }
+  return n;
+}
+
+/**
+ * The examples whose prompts fit `max` tokens (`max_prompt_length`), and how many were left out; all of them
+ * when `max` is absent. None left is a UserError: a limit shorter than every prompt is a config mistake.
+ */
+export function withinPromptLength(
+  examples: readonly RLExample[],
+  max: number | undefined,
+  tasks: readonly string[],
+  m: PromptMeasure,
+  what: string,
+): { kept: RLExample[]; dropped: number; longest: number } {
+  if (max === undefined) return { kept: [...examples], dropped: 0, longest: NaN };
+  const lengths = examples.map((e) => promptLength(e, tasks, m));
+  const kept = examples.filter((_, i) => lengths[i]! <= max);
+  const longest = Math.max(...lengths);
+  if (kept.length === 0)
+    throw new UserError(
+      `max_prompt_length ${max}: every prompt of ${what} is longer (the shortest is ${Math.min(...lengths)} tokens)`,
+    );
+  return { kept, dropped: examples.length - kept.length, longest };
 }
 
 /** Epoch-shuffled batches: batch k of the stream depends only on (seed, k). */

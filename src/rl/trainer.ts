@@ -36,7 +36,7 @@ import {
 import { UserError } from '../util/errors.js';
 import { Rng, deriveSeed } from '../world/rng.js';
 import type { TrainConfig } from './config.js';
-import { BatchStream, loadExamples, type RLExample } from './data.js';
+import { BatchStream, loadExamples, withinPromptLength, type PromptMeasure, type RLExample } from './data.js';
 import {
   groupAdvantages,
   jointAdvantages,
@@ -142,7 +142,7 @@ export function train(
   const lead = world === null || world.rank === 0;
   // the cheap checks first: the data (every row and image), then the folder, then the model
   const examples = loadExamples(cfg.data, { requireQuestion: cfg.tasks.includes('mm2t') });
-  const heldOut =
+  let heldOut =
     cfg.eval_data && cfg.eval_rows > 0 ? loadExamples(cfg.eval_data).slice(0, cfg.eval_rows) : null;
   const plan = planRunDir(cfg, opts);
   const resumed = plan.resumed;
@@ -165,7 +165,15 @@ export function train(
     const adapter = resumed && cfg.lora ? join(checkpointDir(cfg.out, start), 'adapter') : undefined;
     if (adapter) resumed!.loaded.model.dispose();
     const loaded = resumed && !adapter ? resumed.loaded : loadULM(cfg.model);
-    run = buildRun(cfg, loaded, examples, world, { adapter });
+    const fit = fitPrompts(
+      cfg,
+      { tok: loaded.tokenizer, numImageTokens: loaded.model.numImageTokens },
+      examples,
+      heldOut,
+    );
+    if (fit.note && !opts.quiet && lead) process.stderr.write(`train: ${fit.note}\n`);
+    heldOut = fit.heldOut;
+    run = buildRun(cfg, loaded, fit.examples, world, { adapter });
   } catch (e) {
     resumed?.dispose();
     throw e;
@@ -676,6 +684,30 @@ export interface StepAdvantages {
   t2i: number[] | null;
   mm2t: number[] | null;
   metrics: Metrics;
+}
+
+/**
+ * The training and held-out examples within `max_prompt_length` (all of them without one), and a line saying
+ * what was left out.
+ */
+function fitPrompts(
+  cfg: TrainConfig,
+  m: PromptMeasure,
+  examples: RLExample[],
+  heldOut: RLExample[] | null,
+): { examples: RLExample[]; heldOut: RLExample[] | null; note: string | null } {
+  const max = cfg.max_prompt_length;
+  const train = withinPromptLength(examples, max, cfg.tasks, m, cfg.data);
+  const held =
+    heldOut && withinPromptLength(heldOut, max, cfg.tasks, m, cfg.eval_data ?? 'the held-out data');
+  const dropped = train.dropped + (held?.dropped ?? 0);
+  const note =
+    dropped === 0
+      ? null
+      : `max_prompt_length ${max}: left out ${train.dropped} of ${examples.length} rows` +
+        (held ? ` and ${held.dropped} of ${heldOut!.length} held-out rows` : '') +
+        ` (the longest prompt: ${Math.max(train.longest, held?.longest ?? 0)} tokens)`;
+  return { examples: train.kept, heldOut: held?.kept ?? null, note };
 }
 
 /** Group-normalised advantages (optionally from rewards shuffled across the batch: the control run). */

@@ -17,10 +17,10 @@ test('configs/janus-pro-1b validate with the paper’s Table 5 values', () => {
     'stage2-oe.yaml',
   ]);
   const want = {
-    'stage1.yaml': { G: 8, beta: 0, batch: 16, lr: 4e-6, tasks: ['t2i', 'mm2t'] },
-    'stage2-gen.yaml': { G: 16, beta: 0.02, batch: 16, lr: 1e-6, tasks: ['t2i'] },
-    'stage2-mcq.yaml': { G: 16, beta: 0.02, batch: 32, lr: 1e-6, tasks: ['mm2t'] },
-    'stage2-oe.yaml': { G: 16, beta: 0.02, batch: 32, lr: 1e-6, tasks: ['mm2t'] },
+    'stage1.yaml': { G: 8, beta: 0, batch: 16, lr: 4e-6, tasks: ['t2i', 'mm2t'], prompt: 1024 },
+    'stage2-gen.yaml': { G: 16, beta: 0.02, batch: 16, lr: 1e-6, tasks: ['t2i'], prompt: 256 },
+    'stage2-mcq.yaml': { G: 16, beta: 0.02, batch: 32, lr: 1e-6, tasks: ['mm2t'], prompt: 1024 },
+    'stage2-oe.yaml': { G: 16, beta: 0.02, batch: 32, lr: 1e-6, tasks: ['mm2t'], prompt: 1024 },
   } as const;
   const registry = createRewardRegistry();
   for (const [f, w] of Object.entries(want)) {
@@ -34,6 +34,7 @@ test('configs/janus-pro-1b validate with the paper’s Table 5 values', () => {
     assert.equal(c.lr, w.lr, f);
     assert.deepEqual(c.tasks, w.tasks, f);
     assert.equal(c.max_completion_length, 512, f);
+    assert.equal(c.max_prompt_length, w.prompt, f);
     assert.equal(c.cfg_weight, 5, f);
     assert.equal(c.gradient_checkpointing, true, f);
     assert.deepEqual(c.trainable, ['language_model'], f);
