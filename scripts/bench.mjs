@@ -7,6 +7,7 @@
 //                                 (also the default stage-1 step in one process vs --nproc 2:
 //                                  scripts/bench-distributed.mjs, docs/distributed.md)
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -33,6 +34,15 @@ function runJson(cmd, args, env) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr}`);
   const line = r.stdout.trim().split('\n').pop();
   return JSON.parse(line);
+}
+
+// corl pins OpenBLAS's kernels (src/torch/blas-kernels.ts); the PyTorch reference runs on the same ones
+if (!process.env.OPENBLAS_CORETYPE) {
+  let flags = '';
+  try {
+    flags = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+  } catch {}
+  if (/\bavx2\b/.test(flags) && /\bfma\b/.test(flags)) process.env.OPENBLAS_CORETYPE = 'Haswell';
 }
 
 const python = findPython();
