@@ -13,8 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
-import { freePort } from '../../src/torch/distributed-launch.js';
-import { relDiff, runNode } from '../helpers/data-parallel.js';
+import { compareTensors, runNode, runOneAndTwoRanks } from '../helpers/data-parallel.js';
 import { buildDataset } from '../../src/world/dataset.js';
 import { worldVocabulary } from '../../src/world/vocabulary.js';
 import {
@@ -34,40 +33,12 @@ const CLI = join(import.meta.dirname, '..', '..', 'bin', 'corl.js');
 const WORKER = join(import.meta.dirname, 'dp-worker.ts');
 const load = (f: string) => torch.safetensors.loadSafetensors(f).tensors;
 
-/** Every tensor of `a` and `b` flattened together, and each tensor's relative difference. */
-function compare(
-  a: Map<string, torch.Tensor>,
-  b: Map<string, torch.Tensor>,
-): { total: number; worst: [string, number] } {
-  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
-  assert.ok(a.size > 0);
-  const all: [number[], number[]] = [[], []];
-  let worst: [string, number] = ['', 0];
-  for (const [name, t] of a) {
-    const x = t.toArray();
-    const y = b.get(name)!.toArray();
-    all[0].push(...x);
-    all[1].push(...y);
-    const d = relDiff(y, x);
-    if (d > worst[1]) worst = [name, d];
-  }
-  return { total: relDiff(all[1], all[0]), worst };
-}
-
 async function oneStep(mode: 'sft' | 'vq' | 'vision'): Promise<void> {
   const single = join(dir, `${mode}-single`);
   const dp = join(dir, `${mode}-dp`);
-  const one = await runNode(['--import', 'tsx', WORKER, mode, single]);
-  assert.equal(one.code, 0, one.err);
-  const port = await freePort();
-  const ranks = await Promise.all(
-    [0, 1].map((r) =>
-      runNode(['--import', 'tsx', WORKER, mode, dp, String(r), '2', `tcp://127.0.0.1:${port}`]),
-    ),
-  );
-  for (const r of ranks) assert.equal(r.code, 0, r.err);
+  await runOneAndTwoRanks(WORKER, [mode], single, dp);
   // the gradients the optimizer got: one process's, and the sum over the 2 ranks' shares
-  const g = compare(load(`${single}.grads.safetensors`), load(`${dp}.grads.safetensors`));
+  const g = compareTensors(load(`${single}.grads.safetensors`), load(`${dp}.grads.safetensors`));
   // SFT: each rank runs one process's own micro-batches, so only the sum over ranks is in another order. VQ and
   // vision: each rank runs half the images through the convolutions and the means, another float32 rounding
   const bound = mode === 'sft' ? 1e-6 : 1e-5;
@@ -78,7 +49,7 @@ async function oneStep(mode: 'sft' | 'vq' | 'vision'): Promise<void> {
   assert.ok(g.worst[1] <= 1e-5, `${mode}: ${g.worst[0]}'s gradient differs by ${g.worst[1]} (relative)`);
   // the parameters after the step: all together within 1e-6 (Adam's first step g / (|g| + eps) turns the
   // float32 rounding of near-zero gradient entries into larger per-entry differences; see docs/distributed.md)
-  const p = compare(load(`${single}.safetensors`), load(`${dp}.safetensors`));
+  const p = compareTensors(load(`${single}.safetensors`), load(`${dp}.safetensors`));
   assert.ok(
     p.total <= 1e-6,
     `${mode}: the 2-rank parameters differ from 1 process's by ${p.total} (relative)`,
