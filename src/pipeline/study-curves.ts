@@ -5,7 +5,13 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { averageWindow, readMetricsJsonl, trailingMean, type Curve } from '../report/index.js';
+import {
+  averageWindow,
+  readMetricsJsonl,
+  trailingMean,
+  type Curve,
+  type MetricsRow,
+} from '../report/index.js';
 import type { PipelinePreset } from './presets.js';
 
 /** One chart: a metric key and the runs that train it (the shuffled controls log the true reward). */
@@ -24,9 +30,13 @@ const CHARTS: { id: string; title: (image: string) => string; key: string; runs:
   },
 ];
 
-/** The points of `key` in a run's metrics, x in task-steps (halved for the alternating run). */
-function runPoints(file: string, key: string, alternating: boolean): [number, number | null][] {
-  return readMetricsJsonl(file)
+/** The points of `key` in a run's metrics rows, x in task-steps (halved for the alternating run). */
+function runPoints(
+  rows: readonly MetricsRow[],
+  key: string,
+  alternating: boolean,
+): [number, number | null][] {
+  return rows
     .filter((r) => typeof r.step === 'number' && key in r)
     .map((r): [number, number | null] => {
       const y = r[key];
@@ -60,13 +70,16 @@ export function acrossSeeds(perSeed: readonly (readonly [number, number | null])
 export function studyCurves(dir: string, seeds: number, p: PipelinePreset): Curve[] {
   const image = Object.keys(p.imageRewards).join(' + ');
   const curves: Curve[] = [];
+  // a run in both charts (unified, alternating, ...) is read once
+  const read = new Map<string, MetricsRow[]>();
+  const metrics = (file: string) => read.get(file) ?? read.set(file, readMetricsJsonl(file)).get(file)!;
   for (const chart of CHARTS) {
     const series: Curve['series'] = [];
     let window = 0;
     chart.runs.forEach((run, colour) => {
       const files = Array.from({ length: seeds }, (_, s) => join(dir, `seed-${s}`, run, 'metrics.jsonl'));
       if (!files.every((f) => existsSync(f))) return;
-      const raw = files.map((f) => runPoints(f, chart.key, run === 'alternating'));
+      const raw = files.map((f) => runPoints(metrics(f), chart.key, run === 'alternating'));
       const steps = Math.max(0, ...raw.flat().map(([x]) => x));
       window = averageWindow(steps);
       const { mean, band } = acrossSeeds(raw.map((pts) => trailingMean(pts, window, { full: true })));

@@ -156,11 +156,9 @@ function rowItems(s: StudySeedResult, row: string): EvalItems {
  * t-interval over seeds, and the pooled item interval (the per-seed paired bootstrap half-widths h_s combined
  * as sqrt(sum h_s^2) / S, the interval of a mean of S independent estimates).
  */
-export function studyDelta(
-  seeds: readonly StudySeedResult[],
-  a: string,
-  b: string,
-): Record<HeadlineKey, { mean: number; seedsCi?: number; itemsCi: number; n: number }> {
+export type StudyDelta = Record<HeadlineKey, { mean: number; seedsCi?: number; itemsCi: number; n: number }>;
+
+export function studyDelta(seeds: readonly StudySeedResult[], a: string, b: string): StudyDelta {
   const per = seeds.map((s, i) => pairedDelta(rowItems(s, a), rowItems(s, b), i));
   return Object.fromEntries(
     DELTA_COLUMNS.map(([, k]) => {
@@ -172,6 +170,11 @@ export function studyDelta(
       return [k, { mean, seedsCi: ciHalfWidth(d), itemsCi, n }];
     }),
   ) as never;
+}
+
+/** Every row's change against the base (the bootstraps behind the tables and the plot, computed once). */
+export function baseDeltas(seeds: readonly StudySeedResult[]): Record<string, StudyDelta> {
+  return Object.fromEntries(Object.keys(ROW_LABELS).map((row) => [row, studyDelta(seeds, 'base', row)]));
 }
 
 const ROW_LABELS: Record<string, string> = {
@@ -247,11 +250,11 @@ const PLOT_ROWS = [
  * base, mean over seeds, with whiskers of its 95% interval over seeds (over items with one seed), and the zero
  * lines: a run right of the vertical line improved generation, above the horizontal one understanding.
  */
-export function transferPlot(seeds: readonly StudySeedResult[]): Curve {
+export function transferPlot(vsBase: Record<string, StudyDelta>, S: number): Curve {
   const series: Curve['series'] = [];
   const all: [number, number][] = [];
   PLOT_ROWS.forEach((row, colour) => {
-    const d = studyDelta(seeds, 'base', row);
+    const d = vsBase[row]!;
     const g = d['geneval/overall'];
     const u = d['understanding/mean'];
     if (!Number.isFinite(g.mean) || !Number.isFinite(u.mean)) return;
@@ -302,7 +305,6 @@ export function transferPlot(seeds: readonly StudySeedResult[]): Curve {
       legend: false,
     });
   }
-  const S = seeds.length;
   return {
     id: 'transfer-plot',
     title: 'Transfer: each run against the base',
@@ -318,10 +320,14 @@ export function transferPlot(seeds: readonly StudySeedResult[]): Curve {
 }
 
 /** The study's tables: the transfer matrix, every family per row, and the comparisons between strategies. */
-export function studyTables(seeds: readonly StudySeedResult[], N: number): ReportTableInput[] {
+export function studyTables(
+  seeds: readonly StudySeedResult[],
+  N: number,
+  deltas: Record<string, StudyDelta> = baseDeltas(seeds),
+): ReportTableInput[] {
   const S = seeds.length;
   const rows = Object.keys(ROW_LABELS);
-  const vsBase = rows.map((row) => ({ label: ROW_LABELS[row]!, d: studyDelta(seeds, 'base', row) }));
+  const vsBase = rows.map((row) => ({ label: ROW_LABELS[row]!, d: deltas[row]! }));
   const intervals =
     `± seeds: the 95% t-interval of the per-seed changes (${S} seed(s); it includes how much RL runs differ); ` +
     '± items: the per-seed paired bootstrap intervals pooled (how much the held-out items could move the mean).';
@@ -377,6 +383,7 @@ export function writeStudyReport(o: {
   seconds: number;
 }): string {
   const p = pipelinePreset(o.preset, { recipe: o.recipe });
+  const vsBase = baseDeltas(o.seeds);
   return writeReport(o.dir, {
     meta: meta(
       `Does co-evolution show? Transfer study on ShapesWorld (${o.preset}, ${o.seeds.length} seeds)`,
@@ -389,8 +396,8 @@ export function writeStudyReport(o: {
         'Design, sizes, wall time and the verdict: docs/science.md.',
       ],
     ),
-    tables: studyTables(o.seeds, o.N),
-    curves: [transferPlot(o.seeds), ...studyCurves(o.dir, o.seeds.length, p)],
+    tables: studyTables(o.seeds, o.N, vsBase),
+    curves: [transferPlot(vsBase, o.seeds.length), ...studyCurves(o.dir, o.seeds.length, p)],
     stages: o.runners.flatMap((r, i) =>
       r.timeline.map((t) => ({ name: `seed ${i}: ${t.name}`, status: t.status, seconds: t.seconds })),
     ),
