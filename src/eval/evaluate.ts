@@ -356,8 +356,8 @@ function drawAndScore(
     part.map((r) => r.prompt),
     {
       imagesPerPrompt: G,
-      cfgWeight: opts.cfgWeight ?? 5,
-      temperature: opts.temperature ?? 1,
+      cfgWeight: opts.cfgWeight, // drawImages' defaults: Janus's CFG 5, temperature 1
+      temperature: opts.temperature,
       generator: gen,
     },
   );

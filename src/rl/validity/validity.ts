@@ -412,8 +412,8 @@ function modelSamples(policy: Policy, rows: readonly ValidityRow[], opts: Validi
       part.map((r) => r.prompt),
       {
         imagesPerPrompt: K,
-        cfgWeight: opts.cfgWeight ?? 5,
-        temperature: opts.temperature ?? 1,
+        cfgWeight: opts.cfgWeight, // drawImages' defaults: Janus's CFG 5, temperature 1
+        temperature: opts.temperature,
         generator: gen,
       },
     );
