@@ -48,33 +48,51 @@ if (!process.env.OPENBLAS_CORETYPE) {
 const python = findPython();
 if (!python) console.error('note: no python3 with torch found; reporting corl only (Debian: apt-get install python3-torch)');
 
+// Sampling has two PyTorch references (scripts/bench_reference.py --decode): "growing", the textbook decode
+// (the cache grows by cat, attention is two matmuls, as Hugging Face's DynamicCache), and "preallocated", corl's
+// own algorithm (src/model/kv-cache.ts, F.scaledDotProductAttention). The first ratio is corl against PyTorch
+// as users write it; the second is the engines alone, on the same algorithm.
+const references = { 'train-step': [null], sample: ['growing', 'preallocated'] };
 const summary = {};
 for (const bench of ['train-step', 'sample']) {
   const steps = quick ? '10' : bench === 'sample' ? '10' : '15';
-  const best = { corl: null, pytorch: null };
+  const best = { corl: null };
   for (const s of settings) {
     const env = { OPENBLAS_NUM_THREADS: String(s.blas), OMP_NUM_THREADS: String(s.threads) };
     const c = runJson(process.execPath, [join(root, 'bin', 'corl.js'), 'bench', bench, '--json', '--steps', steps, '--threads', String(s.threads), '--blas-threads', String(s.blas)], env);
     console.log(JSON.stringify({ impl: 'corl', ...c }));
     if (!best.corl || c.ms_median < best.corl.ms_median) best.corl = { ...c, blas_threads: s.blas };
-    if (python) {
-      const p = runJson(python.py, [join(root, 'scripts', 'bench_reference.py'), bench, '--threads', String(s.threads), '--steps', steps], env);
+    for (const decode of python ? references[bench] : []) {
+      const args = [join(root, 'scripts', 'bench_reference.py'), bench, '--threads', String(s.threads), '--steps', steps];
+      const p = runJson(python.py, decode ? [...args, '--decode', decode] : args, env);
       p.blas_threads = s.blas;
       console.log(JSON.stringify(p));
-      if (!best.pytorch || p.ms_median < best.pytorch.ms_median) best.pytorch = p;
+      const key = decode ?? 'pytorch';
+      if (!best[key] || p.ms_median < best[key].ms_median) best[key] = p;
     }
   }
+  const versus = (ref) => ({
+    pytorch_ms: ref?.ms_median ?? null,
+    pytorch_threads: ref ? `${ref.threads}+${ref.blas_threads} BLAS` : null,
+    ratio: ref ? Number((best.corl.ms_median / ref.ms_median).toFixed(3)) : null,
+  });
   summary[bench] = {
     corl_ms: best.corl.ms_median,
     corl_threads: `${best.corl.threads}+${best.corl.blas_threads} BLAS`,
-    pytorch_ms: best.pytorch?.ms_median ?? null,
-    pytorch_threads: best.pytorch ? `${best.pytorch.threads}+${best.pytorch.blas_threads} BLAS` : null,
-    ratio: best.pytorch ? Number((best.corl.ms_median / best.pytorch.ms_median).toFixed(3)) : null,
+    ...(bench === 'sample'
+      ? { ...versus(best.growing), same_decode: versus(best.preallocated) }
+      : versus(best.pytorch)),
   };
 }
 console.log(JSON.stringify({ summary, pytorch: python?.version ?? null }));
 for (const [bench, s] of Object.entries(summary)) {
-  const ref = s.pytorch_ms === null ? 'PyTorch not available' : `PyTorch ${s.pytorch_ms} ms (${s.pytorch_threads}), ratio ${s.ratio}x`;
+  const one = (r, what) => `PyTorch${what} ${r.pytorch_ms} ms (${r.pytorch_threads}), ratio ${r.ratio}x`;
+  const ref =
+    s.pytorch_ms === null
+      ? 'PyTorch not available'
+      : s.same_decode
+        ? `${one(s, ', textbook decode')}; ${one(s.same_decode, ", corl's decode")}`
+        : one(s, '');
   console.log(`${bench}: corl ${s.corl_ms} ms (${s.corl_threads}); ${ref}`);
 }
 

@@ -8,6 +8,12 @@ import { GPT, type GPTConfig, pgLoss, sample } from './gpt.js';
 export const BENCH_MODEL: GPTConfig = { vocab: 512, dModel: 128, layers: 4, heads: 4, maxSeq: 128 };
 export const TRAIN = { batch: 16, seq: 96, lr: 1e-3 };
 export const SAMPLE = { batch: 16, prompt: 32, newTokens: 64 };
+/**
+ * Sampling runs before timing. A fresh corl process takes 4-8 sampling runs to reach its steady speed (V8 grows
+ * its young generation while each run makes ~7,000 tensor handles; the first runs take up to twice as long),
+ * PyTorch one; the reference warms up as many times.
+ */
+export const SAMPLE_WARMUP = 8;
 
 export interface BenchResult {
   bench: 'train-step' | 'sample';
@@ -82,7 +88,7 @@ export function benchSample(opts: {
   const gen = new torch.Generator(2);
   const prompt = torch.randint(0, BENCH_MODEL.vocab, [SAMPLE.batch, SAMPLE.prompt], { generator: gen });
   const live0 = torch.liveTensors();
-  const ms = timeSteps(opts.warmup ?? 2, opts.steps ?? 10, () =>
+  const ms = timeSteps(opts.warmup ?? SAMPLE_WARMUP, opts.steps ?? 10, () =>
     sample(model, prompt, SAMPLE.newTokens, gen).dispose(),
   );
   const result = finish('sample', ms, opts, model.numParameters(), torch.liveTensors() - live0);

@@ -5,6 +5,7 @@
  */
 import * as torch from '../torch/index.js';
 import { Tensor, nn, F } from '../torch/index.js';
+import { KVCache } from '../torch/index.js';
 
 export interface GPTConfig {
   vocab: number;
@@ -12,12 +13,6 @@ export interface GPTConfig {
   layers: number;
   heads: number;
   maxSeq: number;
-}
-
-/** One layer's cached keys and values, [B, H, T, Dh] each. */
-export interface KV {
-  k: Tensor;
-  v: Tensor;
 }
 
 class Attention extends nn.Module {
@@ -30,23 +25,18 @@ class Attention extends nn.Module {
   }
 
   /** x [B, T, D]; with a cache, x holds the new positions only and the cache grows by T. */
-  forward(x: Tensor, cache?: KV): { y: Tensor; kv: KV } {
+  forward(x: Tensor, layer: number, cache?: KVCache): Tensor {
     const [B, T, D] = x.shape as [number, number, number];
     const H = this.cfg.heads;
     const Dh = D / H;
     const heads = (t: Tensor) => t.view([B, T, H, Dh]).transpose(1, 2); // [B, H, T, Dh]
     const [q, kNew, vNew] = this.qkv.forward(x).split(D, -1).map(heads) as [Tensor, Tensor, Tensor];
-    const k = cache ? torch.cat([cache.k, kNew], 2) : kNew;
-    const v = cache ? torch.cat([cache.v, vNew], 2) : vNew;
-    let att = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(Dh)); // [B, H, T, S]
-    if (T > 1) {
-      // causal: query i (at absolute position S - T + i) sees keys 0..S-T+i
-      const S = k.size(2);
-      const mask = torch.ones([T, S], { dtype: 'bool' }).triu(S - T + 1);
-      att = att.maskedFill(mask, -Infinity);
-    }
-    const y = att.softmax(-1).matmul(v).transpose(1, 2).reshape([B, T, D]);
-    return { y: this.proj.forward(y), kv: { k, v } };
+    const { k, v } = cache ? cache.append(layer, kNew, vNew) : { k: kNew, v: vNew };
+    // causal: query i (at absolute position S - T + i) sees keys 0..S-T+i
+    const S = k.size(2);
+    const blocked = T > 1 ? torch.ones([T, S], { dtype: 'bool' }).triu(S - T + 1) : undefined;
+    const y = F.scaledDotProductAttention(q, k, v, { blocked }).transpose(1, 2).reshape([B, T, D]);
+    return this.proj.forward(y);
   }
 }
 
@@ -64,11 +54,10 @@ class Block extends nn.Module {
     this.fc = this.child('fc', new nn.Linear(cfg.dModel, 4 * cfg.dModel));
     this.out = this.child('out', new nn.Linear(4 * cfg.dModel, cfg.dModel));
   }
-  forward(x: Tensor, cache?: KV): { x: Tensor; kv: KV } {
-    const { y, kv } = this.attn.forward(this.ln1.forward(x), cache);
-    const h = x.add(y);
+  forward(x: Tensor, layer: number, cache?: KVCache): Tensor {
+    const h = x.add(this.attn.forward(this.ln1.forward(x), layer, cache));
     const m = this.out.forward(this.fc.forward(this.ln2.forward(h)).gelu('tanh'));
-    return { x: h.add(m), kv };
+    return h.add(m);
   }
 }
 
@@ -83,55 +72,56 @@ export class GPT extends nn.Module {
     super();
     this.tokEmb = this.child('tok_emb', new nn.Embedding(cfg.vocab, cfg.dModel, { std: 0.02 }));
     this.posEmb = this.child('pos_emb', new nn.Embedding(cfg.maxSeq, cfg.dModel, { std: 0.02 }));
-    this.blocks = this.child('blocks', new nn.ModuleList(Array.from({ length: cfg.layers }, () => new Block(cfg))));
+    this.blocks = this.child(
+      'blocks',
+      new nn.ModuleList(Array.from({ length: cfg.layers }, () => new Block(cfg))),
+    );
     this.lnF = this.child('ln_f', new nn.LayerNorm(cfg.dModel));
     this.head = this.child('head', new nn.Linear(cfg.dModel, cfg.vocab, { bias: false }));
   }
 
-  /** ids [B, T] -> logits [B, T, V]. With caches, ids are the next positions after the cached ones. */
-  forward(ids: Tensor, caches?: KV[]): { logits: Tensor; caches: KV[] } {
+  /** ids [B, T] -> logits [B, T, V]. With a cache, ids are the next positions after the cached ones. */
+  forward(ids: Tensor, cache?: KVCache): Tensor {
     const T = ids.size(1);
-    const past = caches?.[0]?.k.size(2) ?? 0;
+    const past = cache?.length ?? 0;
     const pos = torch.arange(past, past + T);
     let x = this.tokEmb.forward(ids).add(this.posEmb.forward(pos));
-    const next: KV[] = [];
-    this.blocks.items.forEach((b, i) => {
-      const r = b.forward(x, caches?.[i]);
-      x = r.x;
-      next.push(r.kv);
-    });
-    return { logits: this.head.forward(this.lnF.forward(x)), caches: next };
+    this.blocks.items.forEach((b, i) => (x = b.forward(x, i, cache)));
+    return this.head.forward(this.lnF.forward(x));
   }
 }
 
 /** The benchmark's policy-gradient loss: -(log p(target) * advantage).mean(). */
 export function pgLoss(model: GPT, ids: Tensor, targets: Tensor, adv: Tensor): Tensor {
-  const { logits } = model.forward(ids);
+  const logits = model.forward(ids);
   return F.logProbsOf(logits, targets).mul(adv).mean().neg();
 }
 
 /**
  * KV-cached sampling at temperature 1: prefill the prompt, then one token per step. Returns [B, P + n].
- * Runs under noGrad; intermediate tensors are released step by step.
+ * Runs under noGrad; the cache is preallocated for the whole sequence, and each step's tensors are released
+ * as it ends.
  */
 export function sample(model: GPT, prompt: Tensor, newTokens: number, generator?: torch.Generator): Tensor {
-  return torch.noGrad(() =>
-    torch.tidy(() => {
-      let { logits, caches } = model.forward(prompt);
-      const out: Tensor[] = [prompt];
-      for (let i = 0; i < newTokens; i++) {
-        const next = torch.tidy(() => {
-          const last = logits.select(1, -1); // [B, V]
-          const tok = torch.multinomial(last.softmax(-1), 1, { generator }); // [B, 1]
-          const r = i + 1 < newTokens ? model.forward(tok, caches) : { logits, caches };
-          return { tok, ...r };
-        });
-        for (const c of caches) torch.dispose(c);
-        logits.dispose();
-        ({ logits, caches } = next);
-        out.push(next.tok);
-      }
-      return torch.cat(out, 1);
-    }),
-  );
+  const cache = new KVCache(prompt.size(1) + newTokens);
+  try {
+    return torch.noGrad(() =>
+      torch.tidy(() => {
+        let logits = model.forward(prompt, cache);
+        const out: Tensor[] = [prompt];
+        for (let i = 0; i < newTokens; i++) {
+          const next = torch.tidy(() => {
+            const tok = torch.multinomial(logits.select(1, -1).softmax(-1), 1, { generator }); // [B, 1]
+            return { tok, logits: i + 1 < newTokens ? model.forward(tok, cache) : logits };
+          });
+          if (next.logits !== logits) logits.dispose();
+          logits = next.logits;
+          out.push(next.tok);
+        }
+        return torch.cat(out, 1);
+      }),
+    );
+  } finally {
+    cache.dispose();
+  }
 }

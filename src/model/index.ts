@@ -6,7 +6,6 @@ export * from './config.js';
 export { MultiModalityCausalLM, type ULMInitOptions } from './ulm.js';
 export { LlamaForCausalLM, type LMForwardArgs } from './llm.js';
 export { VQModel, type VQForward } from './vq.js';
-export { KVCache } from './kv-cache.js';
 export * from './tokenizer.js';
 export * from './templates.js';
 export * from './inputs.js';

@@ -8,11 +8,11 @@
  * ready embeddings (the ULM splices image features into the embeddings).
  */
 import * as torch from '../torch/index.js';
-import { nn, type Tensor } from '../torch/index.js';
+import { F, nn, type Tensor } from '../torch/index.js';
 import type { ULMConfig } from './config.js';
 import { applyRope, ropeCosSin } from './rope.js';
 import { blockedMask, positionIds } from './attention-mask.js';
-import type { KVCache } from './kv-cache.js';
+import type { KVCache } from '../torch/index.js';
 
 type LMConfig = ULMConfig['language_config'];
 export interface InitOpts {
@@ -62,12 +62,7 @@ class LlamaAttention extends nn.Module {
       k = k.repeatInterleave(rep, 1);
       v = v.repeatInterleave(rep, 1);
     }
-    let scores = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(this.headDim)); // [B, H, T, S]
-    scores = scores.maskedFill(blocked, -Infinity);
-    const probs =
-      scores.dtype === 'float32' ? scores.softmax(-1) : scores.float().softmax(-1).to(scores.dtype);
-    const y = probs
-      .matmul(v)
+    const y = F.scaledDotProductAttention(q, k, v, { blocked }) // [B, H, T, Dh]
       .transpose(1, 2)
       .reshape([B, T, this.heads * this.headDim]);
     return this.o_proj.forward(y);

@@ -16,7 +16,7 @@
 import * as torch from '../torch/index.js';
 import { F, type Tensor } from '../torch/index.js';
 import { UserError } from '../util/errors.js';
-import { KVCache } from './kv-cache.js';
+import { KVCache } from '../torch/index.js';
 import {
   checkContext,
   contextLimit,
@@ -145,7 +145,7 @@ export function sampleText(
   const toks: number[][] = Array.from({ length: B }, () => []);
   const lps: number[][] = Array.from({ length: B }, () => []);
   const done = new Array<boolean>(B).fill(false);
-  const cache = new KVCache();
+  const cache = new KVCache(prompt.ids.size(1) + o.maxNewTokens);
   let state: Carry<{ logits: Tensor; mask: Tensor }> | undefined;
   try {
     state = carry(
@@ -264,7 +264,7 @@ export function sampleImages(
   checkContext(rowLengths(prompt), contextLimit(model.config, N, 'image tokens'));
   const greedy = (o.temperature ?? 1) === 0;
   const rows = cfgRows(prompt, G, w, o.padId);
-  const cache = new KVCache();
+  const cache = new KVCache(rows.ids.size(1) + N);
   const codes: Tensor[] = [];
   const lps: Tensor[] = [];
   const at = (k: number) => () => `image token ${k + 1} of ${N}`;

@@ -40,7 +40,7 @@ import {
   type TextKind,
   type TextRow,
 } from './data.js';
-import { KVCache } from '../model/kv-cache.js';
+import { KVCache } from '../torch/index.js';
 import { pixelTensor, vitPixels } from '../model/preprocess.js';
 import { Budget, LogEvery, warmupCosine, type LoopLog, type LoopOptions } from './schedule.js';
 

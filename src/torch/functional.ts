@@ -6,10 +6,20 @@ import { native } from './native.js';
 import { Tensor } from './tensor.js';
 
 export function cat(ts: readonly Tensor[], dim = 0): Tensor {
-  return new Tensor(native.cat(ts.map((t) => t.handle), dim));
+  return new Tensor(
+    native.cat(
+      ts.map((t) => t.handle),
+      dim,
+    ),
+  );
 }
 export function stack(ts: readonly Tensor[], dim = 0): Tensor {
-  return new Tensor(native.stack(ts.map((t) => t.handle), dim));
+  return new Tensor(
+    native.stack(
+      ts.map((t) => t.handle),
+      dim,
+    ),
+  );
 }
 /** cond ? a : b, broadcasting. */
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
@@ -28,7 +38,9 @@ export function conv2d(
   const s = opts.stride ?? 1;
   const p = opts.padding ?? 0;
   const d = opts.dilation ?? 1;
-  return new Tensor(native.conv2d(x.handle, weight.handle, bias?.handle ?? null, [s, s], [p, p], [d, d], opts.groups ?? 1));
+  return new Tensor(
+    native.conv2d(x.handle, weight.handle, bias?.handle ?? null, [s, s], [p, p], [d, d], opts.groups ?? 1),
+  );
 }
 export function upsampleNearest2d(x: Tensor, size: readonly [number, number]): Tensor {
   return new Tensor(native.upsampleNearest2d(x.handle, size));
@@ -43,7 +55,9 @@ export function layerNorm(
   bias: Tensor | null = null,
   eps = 1e-5,
 ): Tensor {
-  return new Tensor(native.layerNorm(x.handle, normalizedShape, weight?.handle ?? null, bias?.handle ?? null, eps));
+  return new Tensor(
+    native.layerNorm(x.handle, normalizedShape, weight?.handle ?? null, bias?.handle ?? null, eps),
+  );
 }
 export function groupNorm(
   x: Tensor,
@@ -60,6 +74,39 @@ export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Te
 }
 export function embedding(ids: Tensor, weight: Tensor): Tensor {
   return new Tensor(native.embedding(weight.handle, ids.handle));
+}
+/**
+ * Below this many elements in k (B x H x S x Dh), one query's attention on the CPU is a broadcast product and
+ * a sum rather than two batched matmuls: libtorch runs a [1, Dh] x [Dh, S] bmm as one BLAS call per (row,
+ * head), whose fixed cost dominates at these sizes. Measured on this repository's 2-core machine
+ * (docs/distributed.md, "Sampling"): 2-4x faster at B x H = 16-256, S <= 1,200, Dh 32-128; at 39M elements
+ * the product's memory traffic makes it 2-4x slower than bmm.
+ */
+export const DECODE_PRODUCT_MAX_ELEMENTS = 1 << 22;
+
+/**
+ * softmax(q k^T * scale, hiding `blocked`) v, as torch's scaled_dot_product_attention computes it (its math
+ * path): q [B, H, T, Dh], k and v [B, H, S, Dh], blocked a bool mask broadcastable to [B, H, T, S] (true =
+ * hidden), scale 1 / sqrt(Dh) by default. The softmax of bf16 / f16 scores runs in float32. Returns
+ * [B, H, T, Dh]. One query position (T = 1, incremental decoding) of a small product on the CPU takes the
+ * broadcast-and-sum path (DECODE_PRODUCT_MAX_ELEMENTS): equal to the matmuls up to float rounding.
+ */
+export function scaledDotProductAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: { blocked?: Tensor; scale?: number } = {},
+): Tensor {
+  const scale = opts.scale ?? 1 / Math.sqrt(q.size(-1));
+  const T = q.size(-2);
+  const product = T === 1 && k.numel <= DECODE_PRODUCT_MAX_ELEMENTS && q.device === 'cpu';
+  // [B, H, T, S]
+  let scores = product ? q.mul(k).sum(-1).unsqueeze(-2).mul(scale) : q.matmul(k.transpose(-2, -1)).mul(scale);
+  if (opts.blocked) scores = scores.maskedFill(opts.blocked, -Infinity);
+  const half = scores.dtype === 'bfloat16' || scores.dtype === 'float16';
+  const probs = half ? scores.float().softmax(-1).to(scores.dtype) : scores.softmax(-1);
+  // [B, H, S, 1] x [B, H, S, Dh] summed over S
+  return product ? probs.transpose(-2, -1).mul(v).sum(-2, true) : probs.matmul(v);
 }
 export function softmax(x: Tensor, dim: number): Tensor {
   return x.softmax(dim);

@@ -16,5 +16,6 @@ export * as F from './functional.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim.js';
 export { MasterWeights } from './mixed-precision.js';
+export { KVCache } from './kv-cache.js';
 export * as lr from './lr.js';
 export * as safetensors from './safetensors.js';

@@ -20,7 +20,11 @@ function batch(gen: torch.Generator, B: number) {
     const seq = torch.cat([x, torch.full([B, 1], SEP, { dtype: 'int64' }), sorted], 1); // [B, 2N+1]
     const ids = seq.slice(1, 0, 2 * N);
     const targets = seq.slice(1, 1, 2 * N + 1).clone();
-    const promptMask = torch.arange(2 * N).lt(N).unsqueeze(0).expand([B, 2 * N]);
+    const promptMask = torch
+      .arange(2 * N)
+      .lt(N)
+      .unsqueeze(0)
+      .expand([B, 2 * N]);
     return { seq, ids, targets: targets.maskedFill(promptMask, -100) };
   });
 }
@@ -39,7 +43,7 @@ test('a tiny GPT learns to sort digits, with a flat live-tensor count', () => {
   for (let step = 0; step < STEPS; step++) {
     lastLoss = torch.tidy(() => {
       const { ids, targets } = batch(gen, 32);
-      const { logits } = model.forward(ids);
+      const logits = model.forward(ids);
       const loss = torch.F.crossEntropy(logits.reshape([-1, DIGITS + 1]), targets.reshape([-1]));
       opt.zeroGrad();
       loss.backward();
@@ -61,15 +65,21 @@ test('a tiny GPT learns to sort digits, with a flat live-tensor count', () => {
     torch.tidy(() => {
       const { seq } = batch(evalGen, 256);
       const prompt = seq.slice(1, 0, N + 1);
-      let { logits, caches } = model.forward(prompt);
+      const cache = new torch.KVCache(); // no capacity hint: the buffers regrow as decoding goes on
+      let logits = model.forward(prompt, cache);
       const outs: torch.Tensor[] = [];
       for (let i = 0; i < N; i++) {
         const tok = logits.select(1, -1).argmax(-1, true);
         outs.push(tok);
-        ({ logits, caches } = model.forward(tok, caches));
+        logits = model.forward(tok, cache);
       }
+      cache.dispose();
       const pred = torch.cat(outs, 1);
-      return pred.eq(seq.slice(1, N + 1)).float().mean().item();
+      return pred
+        .eq(seq.slice(1, N + 1))
+        .float()
+        .mean()
+        .item();
     }),
   );
   console.log(`sort task: final loss ${lastLoss.toFixed(4)}, greedy token accuracy ${accuracy.toFixed(4)}`);

@@ -7,7 +7,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
-import { KVCache } from '../../src/model/kv-cache.js';
 import { leftPad } from '../../src/model/inputs.js';
 import { maxAbsDiff, microModel, tinyTokenizer } from './helpers.js';
 
@@ -36,7 +35,7 @@ function cachedVsFull(contEmbeds: Tensor, head: (h: Tensor) => Tensor): number {
       const S = p.ids.size(1);
       const want = head(full.hidden.narrow(1, S - 1, T)); // positions that predict continuation 0..T-1
 
-      const cache = new KVCache();
+      const cache = new torch.KVCache();
       const got: Tensor[] = [];
       let h = model.forward({
         inputsEmbeds: promptEmbeds,
@@ -105,4 +104,25 @@ test('position ids ignore the padding (same logits whatever the pad width)', () 
       assert.ok(maxAbsDiff(la, lb) < 1e-5);
     }),
   );
+});
+
+test('the cache writes in place, regrows by doubling with its contents, and frees everything on dispose', () => {
+  const live0 = torch.liveTensors();
+  torch.tidy(() => {
+    const parts = [3, 1, 1, 2, 4].map((T) => torch.randn([2, 2, T, 4], { generator: gen }));
+    const cache = new torch.KVCache(); // no capacity hint: 3, then 6, then 12 positions
+    let got = { k: parts[0]!, v: parts[0]! };
+    parts.forEach((p, i) => {
+      got = cache.append(0, p, p.neg());
+      assert.equal(
+        cache.length,
+        parts.slice(0, i + 1).reduce((n, t) => n + t.size(2), 0),
+      );
+    });
+    const want = torch.cat(parts, 2);
+    assert.equal(maxAbsDiff(got.k, want), 0);
+    assert.equal(maxAbsDiff(got.v, want.neg()), 0);
+    cache.dispose();
+  });
+  assert.equal(torch.liveTensors(), live0);
 });
