@@ -6,11 +6,13 @@
 #      project's node_modules (.device/node_modules.tar.xz), unpacked under .device/;
 #   2. the addon built against that PyTorch's libtorch (torch.utils.cpp_extension's include and library paths,
 #      g++ directly: cmake-js would download Node's headers, the bundle has them) into .device/build;
-#   3. whether the addon can put a tensor on CUDA (it cannot yet: corl has no CUDA code path, said in one line);
-#   4. the engine and model tests (test/torch test/model) with that addon;
+#   3. whether the addon puts a tensor on CUDA and sees the allocator (compiled with CORL_WITH_CUDA);
+#   4. the engine and model tests (test/torch test/model) with that addon, then the CUDA checks
+#      (scripts/device-check/cuda.test.ts: engine, model and `device: cuda` training against the CPU);
 #   5. corl's logits against transformers' JanusForConditionalGeneration on the same random weights (a tiny
 #      random checkpoint, `corl convert --layout hf`, scripts/device-check/compare_logits.py);
-#   6. the full-size Janus-Pro-1B bench (scripts/janus-pro-bench.ts: load, answer, draw) with --full.
+#   6. with --full, at Janus-Pro-1B's full size: on CUDA one GRPO step with the paper's stage-1 batch (16
+#      prompts x G 8, bf16, LoRA; scripts/janus-pro-step.ts), else the CPU bench (scripts/janus-pro-bench.ts).
 #
 # Usage:
 #   scripts/device-check.sh --prepare   # here, with network: writes the bundle .device/*.tar.xz (~25 MB)
@@ -126,6 +128,8 @@ ADDON="$ROOT/$DEV/build/corl_torch.node"
 NAPI_INC=$("$NODE" -p "require('node-addon-api').include" | tr -d '"')
 CXXFLAGS=(-std=c++17 -O2 -fPIC -Wno-unused-parameter -D_GLIBCXX_USE_CXX11_ABI="$ABI" -DNAPI_VERSION=8
   -DNAPI_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED -I"$NODE_INC" -I"$NAPI_INC")
+# the addon's CUDA-only code (native/src/runtime.cc), as native/CMakeLists.txt does for a CUDA libtorch
+[ "$TORCH_CUDA" = 1 ] && CXXFLAGS+=(-DCORL_WITH_CUDA)
 for d in $INC; do CXXFLAGS+=(-I"$d"); done
 LDFLAGS=()
 for d in $LIBDIRS; do LDFLAGS+=(-L"$d" -Wl,-rpath,"$d"); done
@@ -155,7 +159,7 @@ export CORL_ADDON="$ADDON"
 # ---- 3. CUDA through the addon -----------------------------------------------------------------------------
 CUDA_PROBE=$("$NODE" --import tsx -e "
 import * as torch from './src/torch/index.js';
-try { const t = torch.zeros([2]).to('cuda'); console.log('cuda ok ' + t.device); }
+try { const t = torch.zeros([2]).to('cuda'); console.log('cuda ok ' + t.device + ', CUDA build ' + torch.cudaBuild() + ', allocator ' + JSON.stringify(torch.cudaMemory(0))); }
 catch (e) { console.log('no cuda: ' + String(e.message ?? e).split('\n')[0]); }
 " 2>&1 | tail -1)
 if [ "$CPU" = 1 ]; then
@@ -163,7 +167,7 @@ if [ "$CPU" = 1 ]; then
 elif [[ "$CUDA_PROBE" == cuda\ ok* ]]; then
   ok cuda "$CUDA_PROBE"
 else
-  failed cuda "corl has no CUDA code path yet (docs/gpu.md): the addon's tensors stay on the CPU; probe: $CUDA_PROBE"
+  failed cuda "probe: $CUDA_PROBE"
 fi
 
 # ---- 4. the engine and model tests -------------------------------------------------------------------------
@@ -173,9 +177,19 @@ fi
 t=$(date +%s)
 # shellcheck disable=SC2086
 if "$NODE" scripts/run-tests.mjs $TESTS >"$DEV/work/tests.log" 2>&1; then
-  ok tests "$TESTS: $(grep -E '^ℹ (pass|fail)' "$DEV/work/tests.log" | tr '\n' ' ')in $(( $(date +%s) - t )) s (on the CPU: see cuda)"
+  ok tests "$TESTS: $(grep -E '^ℹ (pass|fail)' "$DEV/work/tests.log" | tr '\n' ' ')in $(( $(date +%s) - t )) s"
 else
   failed tests "$TESTS: $(grep -E '^ℹ (pass|fail)' "$DEV/work/tests.log" | tr '\n' ' ')see $DEV/work/tests.log"
+fi
+if [[ "$CUDA_PROBE" == cuda\ ok* ]]; then
+  t=$(date +%s)
+  if "$NODE" --import tsx --test --test-reporter=spec scripts/device-check/cuda.test.ts >"$DEV/work/cuda-tests.log" 2>&1; then
+    ok cuda-tests "$(grep -E '^ℹ (pass|fail)' "$DEV/work/cuda-tests.log" | tr '\n' ' ')in $(( $(date +%s) - t )) s"
+  else
+    failed cuda-tests "$(grep -E '^(ℹ (pass|fail)|✖)' "$DEV/work/cuda-tests.log" | head -8 | tr '\n' ' ')see $DEV/work/cuda-tests.log"
+  fi
+else
+  skipped cuda-tests "no CUDA through the addon (see cuda)"
 fi
 
 # ---- 5. logits against transformers ------------------------------------------------------------------------
@@ -200,10 +214,14 @@ else
 fi
 
 # ---- 6. full-size Janus-Pro-1B -----------------------------------------------------------------------------
-if [ "$FULL" = 1 ]; then
+if [ "$FULL" = 1 ] && [[ "$CUDA_PROBE" == cuda\ ok* ]]; then
+  STEP=(--rows 16 --set device=cuda --set gradient_checkpointing=false --set batch_size=16 --set num_generations=8
+    --set micro_batch_size=4)
+  if R=$("$NODE" --import tsx scripts/janus-pro-step.ts --threads "$(nproc)" "${STEP[@]}" 2>"$DEV/work/step.log" | tail -1); then ok step "$R"; else failed step "see $DEV/work/step.log"; fi
+elif [ "$FULL" = 1 ]; then
   if R=$("$NODE" --import tsx scripts/janus-pro-bench.ts --threads "$(nproc)" 2>"$DEV/work/bench.log" | tail -1); then ok bench "$R"; else failed bench "see $DEV/work/bench.log"; fi
 else
-  skipped bench "--full runs scripts/janus-pro-bench.ts (4.2 GB checkpoint, CPU until the CUDA path exists)"
+  skipped step "--full: a full-size Janus-Pro-1B GRPO step with the paper's batch on CUDA (scripts/janus-pro-step.ts)"
 fi
 
 [ "$KEEP" = 1 ] || rm -rf "$DEV/work" "$DEV/build"

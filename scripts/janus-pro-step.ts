@@ -8,7 +8,10 @@
  * peak RSS (mem/peak_rss) and the memory estimate corl printed. corl runs with MALLOC_ARENA_MAX=1 (below)
  * unless the environment sets it. Results: docs/janus-pro.md.
  *
- *   npx tsx scripts/janus-pro-step.ts [--dir DIR] [--keep] [--threads N] [--layers L]
+ *   npx tsx scripts/janus-pro-step.ts [--dir DIR] [--keep] [--threads N] [--layers L] [--rows N]
+ *
+ * On a GPU (scripts/device-check.sh --full): `--rows 16 --set device=cuda --set gradient_checkpointing=false
+ * --set batch_size=16 --set num_generations=8` is the paper's stage-1 batch; the line adds mem/cuda_peak.
  *
  * --layers L writes the checkpoint with L LLM layers instead of 24 (every width real), to see how memory and
  * time scale with depth; --set key=value (repeatable) is passed to corl train (e.g. --set dtype=float32).
@@ -28,6 +31,7 @@ const flag = (name: string): string | undefined => {
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const threads = flag('--threads') ?? '2';
 const layers = flag('--layers');
+const trainRows = flag('--rows') ?? '4';
 const sets = args.flatMap((a, i) =>
   a === '--set' && args[i + 1] !== undefined ? ['--set', args[i + 1]!] : [],
 );
@@ -66,7 +70,19 @@ try {
       env: { MALLOC_ARENA_MAX: '1', ...process.env, CORL_THREADS: threads },
     });
   const world = path.join(work, 'world');
-  const w = corl('world', 'build', '--out', world, '--seed', '0', '--train', '4', '--test', '1', '--json');
+  const w = corl(
+    'world',
+    'build',
+    '--out',
+    world,
+    '--seed',
+    '0',
+    '--train',
+    trainRows,
+    '--test',
+    '1',
+    '--json',
+  );
   if (w.status !== 0) throw new Error('corl world build failed');
   const out = path.join(work, 'run');
   const config = path.join(work, 'step.yaml');
@@ -113,6 +129,7 @@ try {
       reward_s: step['time/reward'],
       update_s: step['time/update'],
       peak_rss_mb: step['mem/peak_rss'],
+      ...(step['mem/cuda_peak'] !== undefined ? { cuda_peak_mb: step['mem/cuda_peak'] } : {}),
       threads: Number(threads),
       malloc_arena_max: process.env.MALLOC_ARENA_MAX ?? '1',
       llm_layers: layers === undefined ? 24 : Number(layers),

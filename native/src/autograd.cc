@@ -43,6 +43,19 @@ CORL_FN(SetData_) {
   return info.Env().Undefined();
 }
 
+// moveTo_(t, device): the handle now holds t's data on `device`, detached; a tensor that required gradients
+// still does (its gradient is dropped). For Module.to(device): set_data cannot change a tensor's backend (CPU ->
+// meta), and the JS objects that layers hold keep their identity either way. Whatever held the old tensor in
+// C++ (an optimizer) does not see the move, so models move before their optimizers are built, as in PyTorch.
+CORL_FN(MoveTo_) {
+  at::Tensor& t = Unwrap(info[0]);
+  const bool requires_grad = t.requires_grad();
+  at::Tensor moved = t.detach().to(ToDevice(info[1]));
+  if (requires_grad) moved.set_requires_grad(true);
+  t = moved;
+  return info.Env().Undefined();
+}
+
 CORL_FN(SetGradEnabled) {
   bool prev = c10::GradMode::is_enabled();
   c10::GradMode::set_enabled(Bool(info[0]));
@@ -59,6 +72,7 @@ void RegisterAutograd(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "grad", Grad);
   Export(env, exports, "setGrad", SetGrad);
   Export(env, exports, "setData_", SetData_);
+  Export(env, exports, "moveTo_", MoveTo_);
   Export(env, exports, "setGradEnabled", SetGradEnabled);
   Export(env, exports, "isGradEnabled", IsGradEnabled);
 }

@@ -42,6 +42,7 @@ interface EvalFlags {
   genBatch: number;
   textBatch: number;
   nproc?: number;
+  device?: string;
 }
 
 /** `corl eval`: loads the rows, evaluates (images of any size go through the model's image processor). */
@@ -49,6 +50,14 @@ async function evalAction(f: EvalFlags): Promise<void> {
   if (!fs.existsSync(f.model) || !fs.statSync(f.model).isDirectory())
     throw new UserError(`model directory ${f.model} does not exist`);
   const files = evalFiles(f.data);
+  const device = f.device ?? 'cpu';
+  if (device !== 'cpu') {
+    if ((f.nproc ?? 1) > 1)
+      throw new UserError(
+        `--device ${device} with --nproc: data parallel runs on the CPU only (Gloo; NCCL is not bound)`,
+      );
+    (await import('../torch/index.js')).checkDevice(device);
+  }
   const { QUICK_EVAL, evaluate, routeRows } = await import('../eval/evaluate.js');
   const limits = {
     genPrompts: f.genPrompts ?? (f.quick ? QUICK_EVAL.genPrompts : undefined),
@@ -69,6 +78,7 @@ async function evalAction(f: EvalFlags): Promise<void> {
   const world = joined && { rank: joined.rank, size: joined.size };
   const lead = world === null || world.rank === 0;
   const { model, tokenizer } = loadULM(f.model);
+  model.to(device);
   const bar = progress('eval', { quiet: !lead });
   try {
     const result = evaluate(model, tokenizer, rows, {
@@ -130,6 +140,7 @@ export function registerEvalCommands(program: Command): void {
       16,
     )
     .option('--text-batch <n>', 'questions per answering batch', parseIntOption(1, 4096), 64)
+    .option('--device <d>', 'cpu, cuda or cuda:N: where the model runs (default cpu)')
     .option(
       '--nproc <n>',
       'data parallel: N worker processes on this machine, whole batches dealt out, the same items and scores as one process (default 1: no gain measured on a 2-core machine)',

@@ -12,6 +12,7 @@ interface TrainFlags {
   json?: boolean;
   set: string[];
   nproc?: number;
+  device?: string;
 }
 
 /** `corl train`: the config with its overrides, then the run. */
@@ -20,6 +21,7 @@ async function trainAction(flags: TrainFlags): Promise<void> {
   if (flags.steps !== undefined) overrides.steps = flags.steps;
   if (flags.seed !== undefined) overrides.seed = flags.seed;
   if (flags.out !== undefined) overrides.out = flags.out;
+  if (flags.device !== undefined) overrides.device = flags.device;
   const { loadTrainConfig, parseConfigSet } = await import('../rl/config.js');
   const { train } = await import('../rl/trainer.js');
   const cfg = loadTrainConfig(flags.config, overrides, flags.set.map(parseConfigSet));
@@ -61,6 +63,7 @@ export function registerTrainCommands(program: Command): void {
       [],
     )
     .option('--json', 'print the result as one JSON line')
+    .option('--device <d>', "cpu, cuda or cuda:N (overrides the config's device; default cpu)")
     .option(
       '--nproc <n>',
       'data parallel: N worker processes on this machine (Gloo on 127.0.0.1; batch_size must split into N x micro_batch_size)',

@@ -19,8 +19,9 @@ export function positionIds(attentionMask: Tensor, past: number, T: number): Ten
 export function blockedMask(attentionMask: Tensor, past: number, T: number): Tensor {
   return torch.tidy(() => {
     const S = attentionMask.size(1);
-    const keys = torch.arange(0, S).unsqueeze(0); // [1, S]
-    const queries = torch.arange(past, past + T).unsqueeze(1); // [T, 1]
+    const device = attentionMask.device;
+    const keys = torch.arange(0, S, 1, { device }).unsqueeze(0); // [1, S]
+    const queries = torch.arange(past, past + T, 1, { device }).unsqueeze(1); // [T, 1]
     const future = keys.gt(queries); // [T, S]
     const self = keys.eq(queries);
     const pad = attentionMask.eq(0).unsqueeze(1).unsqueeze(1); // [B, 1, 1, S]

@@ -59,8 +59,16 @@ class LlamaAttention extends nn.Module {
     if (cache) ({ k, v } = cache.append(layer, k, v));
     const rep = this.heads / this.kvHeads;
     if (rep > 1) {
-      k = k.repeatInterleave(rep, 1);
-      v = v.repeatInterleave(rep, 1);
+      // each key/value head serves `rep` query heads (HF's repeat_kv: expand, then fold into the head dim)
+      const expand = (t: Tensor) => {
+        const [b, h, S, d] = t.shape as [number, number, number, number];
+        return t
+          .unsqueeze(2)
+          .expand([b, h, rep, S, d])
+          .reshape([b, h * rep, S, d]);
+      };
+      k = expand(k);
+      v = expand(v);
     }
     const y = F.scaledDotProductAttention(q, k, v, { blocked }) // [B, H, T, Dh]
       .transpose(1, 2)
@@ -148,7 +156,8 @@ export class LlamaModel extends nn.Module {
     return torch.tidy(() => {
       const [B, T] = embeds.shape as [number, number];
       const past = cache?.length ?? 0;
-      const mask = attentionMask ?? torch.ones([B, past + T], { dtype: 'int64' });
+      const device = embeds.device;
+      const mask = attentionMask?.to(device) ?? torch.ones([B, past + T], { dtype: 'int64', device });
       if (mask.size(1) !== past + T)
         throw new Error(`attention mask covers ${mask.size(1)} positions, expected past ${past} + new ${T}`);
       const c = this.config;
@@ -202,14 +211,16 @@ export class LlamaForCausalLM extends nn.Module {
     );
   }
 
+  /** Token embeddings of ids (moved to the model's device). */
   embed(ids: Tensor): Tensor {
-    return this.model.embed_tokens.forward(ids);
+    return this.model.embed_tokens.forward(ids.to(this.lm_head.weight.device));
   }
 
   /** Returns the last hidden states [B, T, D] (after the final norm) and, unless turned off, the logits. */
   forward(a: LMForwardArgs): { hidden: Tensor; logits: Tensor | null } {
     return torch.tidy(() => {
-      const embeds = a.inputsEmbeds ?? (a.inputIds ? this.embed(a.inputIds) : null);
+      const device = this.lm_head.weight.device;
+      const embeds = a.inputsEmbeds?.to(device) ?? (a.inputIds ? this.embed(a.inputIds) : null);
       if (embeds === null) throw new Error('LlamaForCausalLM.forward: give inputIds or inputsEmbeds');
       const hidden = this.model.forward(embeds, a.attentionMask, a.cache);
       const want = a.logits ?? true;

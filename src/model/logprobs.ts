@@ -81,7 +81,7 @@ export function scoreText(
       L,
     );
     const logits = samplingLogits(model.textLogits(h), o);
-    return F.logProbsOf(logits, completion.ids).maskedFill(completion.mask.logicalNot(), 0);
+    return F.logProbsOf(logits, completion.ids).maskedFill(completion.mask.to(logits.device).logicalNot(), 0);
   });
 }
 
@@ -113,7 +113,7 @@ export function scoreImage(
     const mode = o.mode ?? 'cond';
     const [R, N] = codes.shape as [number, number];
     const gen = model.genImageEmbeds(codes.narrow(1, 0, N - 1)); // [R, N-1, D]
-    const ones = torch.ones([R, N - 1], { dtype: 'int64' });
+    const ones = torch.ones([R, N - 1], { dtype: 'int64' }); // a mask: moved with the batch's by model.forward
     let batch: TextBatch = prompt;
     let contEmbeds = gen;
     if (mode !== 'cond') {
@@ -194,9 +194,9 @@ export function understandingHidden(
     });
     return {
       hidden,
-      imageMask: batch.imagesSeqMask,
-      textMask: torch.tensor(textMask, { shape: [rows.length, S], dtype: 'bool' }),
-      attentionMask: batch.attentionMask,
+      imageMask: batch.imagesSeqMask.to(hidden.device),
+      textMask: torch.tensor(textMask, { shape: [rows.length, S], dtype: 'bool', device: hidden.device }),
+      attentionMask: batch.attentionMask.to(hidden.device),
     };
   });
 }

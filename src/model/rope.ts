@@ -11,7 +11,10 @@ export function ropeCosSin(positions: Tensor, headDim: number, theta: number): {
   return torch.tidy(() => {
     const inv = new Float32Array(headDim / 2);
     for (let i = 0; i < headDim / 2; i++) inv[i] = 1 / theta ** ((2 * i) / headDim);
-    const freqs = positions.float().unsqueeze(-1).mul(torch.tensor(inv)); // [B, T, d/2]
+    const freqs = positions
+      .float()
+      .unsqueeze(-1)
+      .mul(torch.tensor(inv, { device: positions.device })); // [B, T, d/2]
     const emb = torch.cat([freqs, freqs], -1).unsqueeze(1); // [B, 1, T, d]
     return { cos: emb.cos(), sin: emb.sin() };
   });

@@ -92,9 +92,10 @@ function draw(
     let tok: Tensor;
     if (greedy) tok = logits.argmax(-1);
     else {
-      const probs = logits.softmax(-1);
+      // drawn on the CPU, where the generator is, from any device: the same seed gives the same draws
+      const probs = logits.softmax(-1).to('cpu');
       try {
-        tok = torch.multinomial(probs, 1, { generator }).squeeze(-1);
+        tok = torch.multinomial(probs, 1, { generator }).squeeze(-1).to(logits.device);
       } catch (e) {
         // multinomial refuses NaN/Inf probabilities itself (a check it pays for anyway): name the step
         if (!probs.isfinite().all().item()) throw new NonFiniteLogitsError(at());

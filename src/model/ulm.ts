@@ -66,10 +66,17 @@ export class MultiModalityCausalLM extends nn.Module {
   get hiddenSize(): number {
     return this.config.language_config.hidden_size;
   }
+  /**
+   * The device of the model's weights (Module.to moves them). Every entry point below moves its inputs there,
+   * so callers build their batches on the CPU; what the model creates itself follows its inputs' device.
+   */
+  get device(): string {
+    return this.language_model.lm_head.weight.device;
+  }
 
   /** Preprocessed images [N, 3, H, W] -> aligned features [N, numImageTokens, hidden]. */
   imageEmbeds(pixelValues: Tensor): Tensor {
-    return torch.tidy(() => this.aligner.forward(this.vision_model.forward(pixelValues)));
+    return torch.tidy(() => this.aligner.forward(this.vision_model.forward(pixelValues.to(this.device))));
   }
 
   /**
@@ -91,7 +98,7 @@ export class MultiModalityCausalLM extends nn.Module {
       let k = 0;
       for (let p = 0; p < B * S; p++) index[p] = BigInt(mask[p] ? B * S + k++ : p);
       const table = torch.cat([text.reshape([B * S, D]), img], 0);
-      return table.indexSelect(0, torch.tensor(index)).view([B, S, D]);
+      return table.indexSelect(0, torch.tensor(index, { device: table.device })).view([B, S, D]);
     });
   }
 
@@ -103,7 +110,7 @@ export class MultiModalityCausalLM extends nn.Module {
 
   /** Janus's prepare_gen_img_embeds: codes [B, N] -> gen_aligner(gen_embed(codes)) [B, N, hidden]. */
   genImageEmbeds(codes: Tensor): Tensor {
-    return torch.tidy(() => this.gen_aligner.forward(this.gen_embed.forward(codes)));
+    return torch.tidy(() => this.gen_aligner.forward(this.gen_embed.forward(codes.to(this.device))));
   }
 
   /** The LLM (see LlamaForCausalLM.forward). */

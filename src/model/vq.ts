@@ -95,8 +95,9 @@ class Downsample extends nn.Module {
   forward(x: Tensor): Tensor {
     return torch.tidy(() => {
       const [b, c, h, w] = x.shape as [number, number, number, number];
-      const right = torch.cat([x, torch.zeros([b, c, h, 1], { dtype: x.dtype })], 3);
-      const padded = torch.cat([right, torch.zeros([b, c, 1, w + 1], { dtype: x.dtype })], 2);
+      const like = { dtype: x.dtype, device: x.device };
+      const right = torch.cat([x, torch.zeros([b, c, h, 1], like)], 3);
+      const padded = torch.cat([right, torch.zeros([b, c, 1, w + 1], like)], 2);
       return this.conv.forward(padded);
     });
   }
@@ -289,7 +290,7 @@ class VectorQuantizer extends nn.Module {
       const B = codes.size(0);
       const emb = this.codebook();
       return emb
-        .indexSelect(0, codes.reshape([-1]))
+        .indexSelect(0, codes.to(emb.device).reshape([-1]))
         .view([B, h, w, this.dim])
         .permute([0, 3, 1, 2])
         .contiguous();
@@ -330,8 +331,9 @@ export class VQModel extends nn.Module {
 
   /** The encoder's input in the model's dtype. */
   private input(images: Tensor): Tensor {
-    const dt = this.encoder.conv_in.weight.dtype;
-    return images.dtype === dt ? images : images.to(dt);
+    const w = this.encoder.conv_in.weight;
+    const onDevice = images.to(w.device);
+    return onDevice.dtype === w.dtype ? onDevice : onDevice.to(w.dtype);
   }
 
   /** Training forward: images [B, 3, H, W] in [-1, 1] -> reconstruction, codes and the two VQ losses. */

@@ -88,7 +88,8 @@ export const TrainConfigSchema = z
     /**
      * Activation checkpointing of the LLM's decoder layers in the update's forward: each layer keeps only its
      * input and recomputes its activations in backward (the same gradients; at world-tiny size the update's
-     * peak memory 0.37x and its time 1.4x, docs/janus-pro.md). CPU tensors only for now. Boolean, optional.
+     * peak memory 0.37x and its time 1.4x, docs/janus-pro.md). CPU only for now (refused with a CUDA
+     * `device`). Boolean, optional.
      * Default: false (absent). Paper (ULM-R1): true.
      */
     gradient_checkpointing: z.boolean().optional(),
@@ -102,6 +103,16 @@ export const TrainConfigSchema = z
      * (ULM-R1): bfloat16.
      */
     dtype: z.enum(['float32', 'bfloat16']).optional(),
+    /**
+     * Where the policy and the reference run: the rollouts, the scoring and the update (`corl train
+     * --device`). Batches are built on the CPU and moved to the model; sampling draws on the CPU from the same
+     * seeded generator whatever the device (docs/gpu.md); rewards read their images back. `cuda` needs an addon
+     * built against a CUDA libtorch. cpu | cuda | cuda:N, optional. Default: cpu (absent). Paper: 8 GPUs.
+     */
+    device: z
+      .string()
+      .regex(/^(cpu|cuda(:\d+)?)$/, 'expected cpu, cuda or cuda:N')
+      .optional(),
     /**
      * Training JSONL, ULM-R1's fields: prompt, real_image, qa_problem, qa_solution, qa_type (every row both a
      * generation prompt and a question about the same image). String, required. Paper: mm-vl/x2x_rft_22k
@@ -355,6 +366,12 @@ export function parseTrainConfig(raw: unknown, source: string, baseDir = process
   if (c.batch_size % c.micro_batch_size !== 0) {
     throw new UserError(
       `${source}: batch_size ${c.batch_size} is not a multiple of micro_batch_size ${c.micro_batch_size}`,
+    );
+  }
+  if (c.gradient_checkpointing && (c.device ?? 'cpu') !== 'cpu') {
+    // native/src/checkpoint.cc runs the recomputation through JS from the backward node: CPU tensors only
+    throw new UserError(
+      `${source}: gradient_checkpointing runs on the CPU only for now (docs/gpu.md); turn it off for device ${c.device}`,
     );
   }
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));

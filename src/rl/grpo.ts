@@ -397,11 +397,13 @@ export function policyLoss(input: PolicyLossInput): PolicyLossResult {
     const up = (t: Tensor): Tensor => (half ? t.float() : t);
     const logp = up(input.logp);
     const dtype = logp.dtype;
-    const old = input.oldLogp !== undefined ? up(input.oldLogp) : logp.detach();
-    const mask = input.mask.to(dtype);
+    // the sampler's and the reference's tensors may live elsewhere (rollout records on the CPU)
+    const here = (t: Tensor): Tensor => t.to(logp.device);
+    const old = input.oldLogp !== undefined ? up(here(input.oldLogp)) : logp.detach();
+    const mask = here(input.mask).to(dtype);
     const adv = (
       input.advantages instanceof torch.Tensor
-        ? input.advantages.to(dtype)
+        ? here(input.advantages).to(dtype)
         : torch.tensor(Array.from(input.advantages), { dtype, device: logp.device })
     ).reshape([B, 1]);
 
@@ -409,7 +411,7 @@ export function policyLoss(input: PolicyLossInput): PolicyLossResult {
     const surr1 = ratio.mul(adv);
     const surr2 = ratio.clamp(1 - epsLow, 1 + epsHigh).mul(adv);
     let perToken = surr1.minimum(surr2).neg();
-    const kl = input.refLogp !== undefined ? klPerToken(logp, up(input.refLogp), klKind) : undefined;
+    const kl = input.refLogp !== undefined ? klPerToken(logp, up(here(input.refLogp)), klKind) : undefined;
     if (beta !== 0 && kl !== undefined) perToken = perToken.add(kl.mul(beta));
     const loss = aggregateLoss(perToken, mask, aggregation, input.maxLen, input.denominators);
 

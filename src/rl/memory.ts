@@ -13,6 +13,7 @@
  * fp32 one; AdamW's moments are fp32 either way.
  */
 import type { MultiModalityCausalLM } from '../model/index.js';
+import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { TrainConfig } from './config.js';
 
@@ -80,6 +81,16 @@ export function describeMemory(m: MemoryEstimate): string {
     `optimizer ${formatBytes(m.optimizer)}, activations ~${formatBytes(m.activations)} (one micro-batch), ` +
     `total ~${formatBytes(m.total)}`
   );
+}
+
+/**
+ * The CUDA allocator's peak since the last call, in MB, as `mem/cuda_peak` (torch.cuda.max_memory_allocated,
+ * reset after each read, so each step's row has its own peak); nothing for a CPU model or a build without CUDA.
+ */
+export function cudaPeak(device: string): { 'mem/cuda_peak'?: number } {
+  if (!device.startsWith('cuda')) return {};
+  const m = torch.cudaMemory(Number(device.split(':')[1] ?? 0), true);
+  return m === null ? {} : { 'mem/cuda_peak': m.peak / 2 ** 20 };
 }
 
 /** The process's peak resident set so far, in MB (the measured counterpart, `mem/peak_rss`). */

@@ -61,7 +61,7 @@ import {
   type TextRollout,
 } from './rollout.js';
 import { evaluateHeldOut, evaluateHeldOutSharded, type HeldOutScores } from './heldout.js';
-import { describeMemory, estimateMemory, peakRssMB } from './memory.js';
+import { cudaPeak, describeMemory, estimateMemory, peakRssMB } from './memory.js';
 import { adapterStateDict, applyLora, readAdapter, type LoraAdapters } from '../model/lora.js';
 
 type Task = 't2i' | 'mm2t';
@@ -139,6 +139,7 @@ export function train(
   const joined = joinWorld();
   const world: World | null = joined && { rank: joined.rank, size: joined.size };
   if (world) checkShardable(cfg, world);
+  torch.checkDevice(cfg.device ?? 'cpu');
   const lead = world === null || world.rank === 0;
   // the cheap checks first: the data (every row and image), then the folder, then the model
   const examples = loadExamples(cfg.data, { requireQuestion: cfg.tasks.includes('mm2t') });
@@ -288,6 +289,9 @@ export function buildRun(
   opts: { adapter?: string } = {},
 ): Run {
   const policy: Policy = { model: loaded.model, tok: loaded.tokenizer };
+  // on its device before the adapters, the fp32 masters and the optimizer are made from its tensors
+  const device = cfg.device ?? 'cpu';
+  policy.model.to(device);
   policy.model.requiresGrad_(false);
   policy.model.language_model.model.gradientCheckpointing = cfg.gradient_checkpointing ?? false;
   const lora = cfg.lora ? buildLora(cfg, policy, opts.adapter) : null;
@@ -304,7 +308,7 @@ export function buildRun(
   let ref: Policy | null = null;
   if (cfg.beta > 0) {
     const r = dtype === 'float32' ? loadULM(cfg.model) : loadULM(cfg.model, { dtype });
-    r.model.requiresGrad_(false).eval();
+    r.model.to(device).requiresGrad_(false).eval();
     ref = { model: r.model, tok: r.tokenizer };
   }
   return {
@@ -419,6 +423,7 @@ export function trainStep(run: Run, step: number): Metrics {
       'time/update': times[2]!,
       step_time: times[3]!,
       'mem/peak_rss': peakRssMB(),
+      ...cudaPeak(run.policy.model.device),
     };
   });
 }
@@ -484,6 +489,10 @@ export function shardLayout(cfg: TrainConfig, world: World): Shard {
 
 /** Checks that the config splits over `world` ranks (shardLayout's error otherwise). */
 export function checkShardable(cfg: TrainConfig, world: World): void {
+  if ((cfg.device ?? 'cpu') !== 'cpu')
+    throw new UserError(
+      `data parallel runs on the CPU only (Gloo); on ${cfg.device} it needs NCCL, which corl does not bind yet: run one process`,
+    );
   shardLayout(cfg, world);
 }
 

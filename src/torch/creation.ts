@@ -96,7 +96,12 @@ export function tensor(
 }
 
 /** A tensor from raw little-endian bytes (used by safetensors loading). */
-export function fromBytes(bytes: Uint8Array, shape: readonly number[], dtype: DType, device?: string): Tensor {
+export function fromBytes(
+  bytes: Uint8Array,
+  shape: readonly number[],
+  dtype: DType,
+  device?: string,
+): Tensor {
   return new Tensor(native.fromBuffer(bytes, shape, dtypeCode(dtype), device ?? null));
 }
 

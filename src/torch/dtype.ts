@@ -13,6 +13,11 @@ const CODES: Record<DType, number> = {
 };
 const NAMES: DType[] = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'uint8', 'bool'];
 
+/** Whether a string names a dtype (else, where a dtype or a device is taken, it names a device). */
+export function isDType(s: string): s is DType {
+  return (NAMES as string[]).includes(s);
+}
+
 export const BYTES_PER_ELEMENT: Record<DType, number> = {
   float32: 4,
   float64: 8,
@@ -41,7 +46,8 @@ export function isFloating(d: DType): boolean {
 }
 
 /** The typed array that holds a dtype's raw elements (f16/bf16 as raw 16-bit patterns). */
-export type TypedArrayFor = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
+export type TypedArrayFor =
+  Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
 
 export function viewAs(d: DType, buf: ArrayBuffer): TypedArrayFor {
   switch (d) {

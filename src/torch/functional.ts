@@ -152,10 +152,11 @@ export function mseLoss(a: Tensor, b: Tensor): Tensor {
 /** log p(target) under logits: logSoftmax(logits)[..., target] (the per-token log-prob GRPO needs). */
 export function logProbsOf(logits: Tensor, targets: Tensor): Tensor {
   const lp = logits.logSoftmax(-1);
-  const idx = targets.unsqueeze(-1);
+  const onDevice = targets.to(logits.device);
+  const idx = onDevice.unsqueeze(-1);
   const picked = lp.gather(-1, idx);
   const out = picked.squeeze(-1);
-  for (const t of [lp, idx, picked]) t.dispose();
+  for (const t of [lp, onDevice, idx, picked]) t.dispose();
   return out;
 }
 

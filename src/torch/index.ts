@@ -10,6 +10,7 @@ export * from './random.js';
 export * from './autograd.js';
 export { checkpoint, isRecording } from './checkpoint.js';
 export * from './runtime.js';
+export * from './device.js';
 export { tidy, keep, dispose, scopeDepth } from './scope.js';
 export { cat, stack, where } from './functional.js';
 export * as F from './functional.js';

@@ -28,7 +28,12 @@ export function cosine(total: number, warmup = 0, final = 0): Schedule {
   };
 }
 
-export function scheduleByName(name: 'constant' | 'linear' | 'cosine', total: number, warmup = 0, final = 0): Schedule {
+export function scheduleByName(
+  name: 'constant' | 'linear' | 'cosine',
+  total: number,
+  warmup = 0,
+  final = 0,
+): Schedule {
   switch (name) {
     case 'constant':
       return warmup > 0 ? linearWarmup(warmup) : constant();

@@ -24,7 +24,9 @@ const addonPath = process.env.CORL_ADDON ?? join(root, 'native', 'build', 'Relea
 function load(): NativeBinding {
   pinBlasKernels(); // before libopenblas loads with the addon: the same kernels, so the same numbers, anywhere
   if (!existsSync(addonPath)) {
-    throw new UserError(`the libtorch addon is not built (${addonPath} is missing): run "npm run build:native"`);
+    throw new UserError(
+      `the libtorch addon is not built (${addonPath} is missing): run "npm run build:native"`,
+    );
   }
   const require = createRequire(import.meta.url);
   return require(addonPath) as NativeBinding;

@@ -69,7 +69,12 @@ export function rand(shape: readonly number[], opts: RandomOptions = {}): Tensor
   return new Tensor(native.rand(shape, gen(opts), dt(opts), opts.device ?? null));
 }
 /** Integers in [low, high), int64. */
-export function randint(low: number, high: number, shape: readonly number[], opts: RandomOptions = {}): Tensor {
+export function randint(
+  low: number,
+  high: number,
+  shape: readonly number[],
+  opts: RandomOptions = {},
+): Tensor {
   return new Tensor(native.randint(low, high, shape, gen(opts), opts.device ?? null));
 }
 export function randperm(n: number, opts: RandomOptions = {}): Tensor {

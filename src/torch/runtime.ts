@@ -19,12 +19,6 @@ export function getBlasThreads(): number {
 export function liveTensors(): number {
   return native.liveCount();
 }
-export function cudaDeviceCount(): number {
-  return native.cudaDeviceCount();
-}
-export function cudaIsAvailable(): boolean {
-  return cudaDeviceCount() > 0;
-}
 export function libtorchVersion(): string {
   return native.version();
 }

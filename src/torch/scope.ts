@@ -33,7 +33,9 @@ export function keep<T extends Disposable>(t: T): T {
 }
 
 function isDisposable(x: unknown): x is Disposable {
-  return typeof x === 'object' && x !== null && '_scope' in x && typeof (x as Disposable).dispose === 'function';
+  return (
+    typeof x === 'object' && x !== null && '_scope' in x && typeof (x as Disposable).dispose === 'function'
+  );
 }
 
 /** Collects the disposables reachable from a result through arrays, Maps and plain objects. */

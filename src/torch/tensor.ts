@@ -6,7 +6,7 @@
  * tensor belongs to the innermost `tidy` scope, if any (see scope.ts).
  */
 import { native, type Handle } from './native.js';
-import { type DType, dtypeCode, dtypeFromCode, viewAs, type TypedArrayFor } from './dtype.js';
+import { type DType, dtypeCode, dtypeFromCode, isDType, viewAs, type TypedArrayFor } from './dtype.js';
 import { track, keep as keepTensor, type Disposable } from './scope.js';
 
 export type Scalar = number | boolean;
@@ -103,10 +103,8 @@ export class Tensor implements Disposable {
 
   // ---- conversion -------------------------------------------------------------------------------------
   to(dtypeOrDevice: DType | string, opts: { copy?: boolean } = {}): Tensor {
-    const isDtype = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'uint8', 'bool'].includes(
-      dtypeOrDevice,
-    );
-    const code = isDtype ? dtypeCode(dtypeOrDevice as DType) : null;
+    const isDtype = isDType(dtypeOrDevice);
+    const code = isDtype ? dtypeCode(dtypeOrDevice) : null;
     return new Tensor(native.to(this.handle, code, isDtype ? null : dtypeOrDevice, opts.copy ?? false));
   }
   float(): Tensor {
@@ -179,6 +177,15 @@ export class Tensor implements Disposable {
     return this;
   }
   /** Replaces this tensor's data (storage, dtype, device) by src's, keeping its identity (`t.data = src`). */
+  /**
+   * Moves this tensor's data to `device` in place, keeping the JS object (and whether it requires gradients;
+   * its gradient is dropped). For Module.to(device); what holds the old tensor natively (an optimizer) does
+   * not follow, so move models before building their optimizers.
+   */
+  moveTo_(device: string): this {
+    native.moveTo_(this.handle, device);
+    return this;
+  }
   setData_(src: Tensor): this {
     native.setData_(this.handle, src.handle);
     this._shape = null;

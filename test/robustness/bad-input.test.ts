@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { loadULM, saveULM } from '../../src/model/index.js';
-import { makeFixture } from '../rl/fixture.js';
+import { makeFixture, writeConfig } from '../rl/fixture.js';
 import { corl, userMistake } from './helpers.js';
 
 const fx = makeFixture();
@@ -125,4 +125,25 @@ test('data rows may name images only inside their dataset folder', () => {
     userMistake(['world', 'detect', '--data', file], /lies outside the dataset folder/);
     userMistake(['eval', '--model', model, '--data', file], /lies outside the dataset folder/);
   }
+});
+
+test('a device this build or machine lacks is refused in one line before any work', () => {
+  const cfg = writeConfig(fx, 'device-run', {});
+  const out = path.join(fx.dir, 'device-run');
+  // this repository's CI builds against Debian's CPU libtorch; on a CUDA build the line names the devices
+  const noCuda = torch.cudaBuild()
+    ? /device cuda:7: this machine has \d+ CUDA device|libtorch sees no CUDA device/
+    : /device cuda:7: corl's addon is built against a libtorch without CUDA; rebuild it against a CUDA one/;
+  userMistake(['train', '--config', cfg, '--device', 'cuda:7'], noCuda);
+  userMistake(['train', '--config', cfg, '--device', 'gpu'], /device.*expected cpu, cuda or cuda:N/);
+  userMistake(
+    ['train', '--config', cfg, '--device', 'cuda', '--nproc', '2'],
+    /data parallel runs on the CPU only \(Gloo\); on cuda it needs NCCL/,
+  );
+  userMistake(['eval', '--model', model, '--data', fx.test, '--device', 'cuda:7'], noCuda);
+  userMistake(
+    ['eval', '--model', model, '--data', fx.test, '--device', 'tpu'],
+    /device tpu: expected cpu, cuda or cuda:N/,
+  );
+  assert.ok(!fs.existsSync(out), 'nothing written');
 });

@@ -5,8 +5,9 @@
  */
 import { Tensor } from '../tensor.js';
 import { noGrad } from '../autograd.js';
-import { type DType, isFloating } from '../dtype.js';
+import { type DType, isDType, isFloating } from '../dtype.js';
 import { UserError } from '../../util/errors.js';
+import { canonicalDevice } from '../device.js';
 
 export abstract class Module {
   training = true;
@@ -68,13 +69,17 @@ export abstract class Module {
    * default) every module tensor must be given and every given tensor must exist; a shape mismatch is an
    * error naming the tensor.
    */
-  loadStateDict(state: Map<string, Tensor>, opts: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
+  loadStateDict(
+    state: Map<string, Tensor>,
+    opts: { strict?: boolean } = {},
+  ): { missing: string[]; unexpected: string[] } {
     const own = this.stateDict();
     const missing = [...own.keys()].filter((k) => !state.has(k));
     const unexpected = [...state.keys()].filter((k) => !own.has(k));
     if ((opts.strict ?? true) && (missing.length > 0 || unexpected.length > 0)) {
       const parts = [];
-      if (missing.length) parts.push(`missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+      if (missing.length)
+        parts.push(`missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
       if (unexpected.length)
         parts.push(`unexpected: ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ', ...' : ''}`);
       throw new UserError(`state dict does not match the model (${parts.join('; ')})`);
@@ -95,12 +100,22 @@ export abstract class Module {
   }
 
   /**
-   * Converts every floating parameter and buffer to `dtype` in place (as PyTorch's module.to(dtype): each
-   * tensor keeps its identity, so references held by layers and optimizers stay valid); gradients are cleared.
+   * Converts every floating parameter and buffer to a dtype, or moves every parameter and buffer to a device
+   * ('cpu', 'cuda', 'cuda:1', 'meta'), in place, as PyTorch's module.to: each tensor keeps its identity, so
+   * references held by layers stay valid; gradients are cleared. A dtype change keeps the native tensor too
+   * (optimizers follow); a device move replaces it (Tensor.moveTo_), so move a model before building its
+   * optimizer, as PyTorch's documentation asks.
    */
-  to(dtype: DType): this {
+  to(dtypeOrDevice: DType | string): this {
+    const tensors = [...this.namedParameters(), ...this.namedBuffers()].map(([, t]) => t);
+    if (!isDType(dtypeOrDevice)) {
+      const device = canonicalDevice(dtypeOrDevice);
+      for (const t of tensors) if (t.device !== device) t.moveTo_(device);
+      return this;
+    }
+    const dtype = dtypeOrDevice;
     noGrad(() => {
-      for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
+      for (const t of tensors) {
         if (!isFloating(t.dtype) || t.dtype === dtype) continue;
         t.grad = null;
         const converted = t.to(dtype);
