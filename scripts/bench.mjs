@@ -55,7 +55,7 @@ if (!python) console.error('note: no python3 with torch found; reporting corl on
 const references = { 'train-step': [null], sample: ['growing', 'preallocated'] };
 const summary = {};
 for (const bench of ['train-step', 'sample']) {
-  const steps = quick ? '10' : bench === 'sample' ? '10' : '15';
+  const steps = quick ? '10' : bench === 'sample' ? '30' : '15'; // sampling varies more from run to run
   const best = { corl: null };
   for (const s of settings) {
     const env = { OPENBLAS_NUM_THREADS: String(s.blas), OMP_NUM_THREADS: String(s.threads) };
