@@ -58,6 +58,7 @@ export class LoraLinear extends nn.Module {
     this.lora_B = this.child('lora_B', new nn.Linear(r, base.outFeatures, { bias: false, generator }));
     torch.noGrad(() => this.lora_B.weight.zero_());
     if (base.weight.dtype !== 'float32') this.to(base.weight.dtype);
+    if (base.weight.device !== 'cpu') this.to(base.weight.device); // the base's device (a model moved to cuda)
   }
 
   /**

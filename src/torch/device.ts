@@ -1,7 +1,7 @@
 /**
  * Devices: names, what this build and machine offer, and the one-line check a command runs before any work.
- * A device is 'cpu', 'cuda' (the first CUDA device), 'cuda:N', or 'meta' (shapes without data: the engine's
- * tests run a model there to show that no tensor is created on another device).
+ * A device is 'cpu', 'cuda' (the first CUDA device), 'cuda:N' or 'meta' (shapes without data; Debian's
+ * libtorch 1.13 lacks meta kernels for embeddings and convolutions in C++, so no model runs there).
  */
 import { native } from './native.js';
 import { UserError } from '../util/errors.js';
