@@ -8,7 +8,7 @@ import { loadTrainConfig } from '../../src/rl/config.js';
 import { buildRun, disposeRun, train } from '../../src/rl/trainer.js';
 import { loadExamples } from '../../src/rl/data.js';
 import { loadULM } from '../../src/model/index.js';
-import { estimateMemory, describeMemory } from '../../src/rl/memory.js';
+import { cudaPeak, estimateMemory, describeMemory } from '../../src/rl/memory.js';
 import { makeFixture, writeConfig } from './fixture.js';
 
 const fx = makeFixture();
@@ -38,11 +38,15 @@ test('the estimate counts weights, gradients, AdamW moments and activations; LoR
   assert.equal(torch.liveTensors(), live0);
 });
 
-test('metrics.jsonl has mem/peak_rss per step', () => {
+test('metrics.jsonl has mem/peak_rss per step, and no mem/cuda_peak on the CPU', () => {
   const cfg = loadTrainConfig(writeConfig(fx, 'rss', { steps: 1, save_every: 0, sample_every: 0 }));
   train(cfg, { quiet: true });
   const row = JSON.parse(
     readFileSync(join(cfg.out, 'metrics.jsonl'), 'utf8').trim().split('\n')[0]!,
   ) as Record<string, number>;
   assert.ok(row['mem/peak_rss']! > 50, `peak RSS ${row['mem/peak_rss']} MB`);
+  // mem/cuda_peak only for a model on a CUDA device (scripts/device-check/cuda.test.ts checks it there)
+  assert.equal(row['mem/cuda_peak'], undefined);
+  assert.deepEqual(cudaPeak('cpu'), {});
+  if (!torch.cudaBuild()) assert.deepEqual(cudaPeak('cuda:0'), {}, 'no allocator statistics without CUDA');
 });
