@@ -23,7 +23,13 @@ import { UserError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { formatEvalTable } from '../eval/table.js';
 import { evalFiles, loadEvalRows } from '../eval/rows.js';
-import { parseFloatOption, parseIntOption, parseSeedOption } from './options.js';
+import {
+  DEVICE_HELP,
+  parseDeviceOption,
+  parseFloatOption,
+  parseIntOption,
+  parseSeedOption,
+} from './options.js';
 
 interface EvalFlags {
   model: string;
@@ -140,7 +146,7 @@ export function registerEvalCommands(program: Command): void {
       16,
     )
     .option('--text-batch <n>', 'questions per answering batch', parseIntOption(1, 4096), 64)
-    .option('--device <d>', 'cpu, cuda or cuda:N: where the model runs (default cpu)')
+    .option('--device <d>', DEVICE_HELP, parseDeviceOption)
     .option(
       '--nproc <n>',
       'data parallel: N worker processes on this machine, whole batches dealt out, the same items and scores as one process (default 1: no gain measured on a 2-core machine)',

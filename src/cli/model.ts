@@ -7,7 +7,14 @@ import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
 import { checkOutFile } from '../util/output-dir.js';
 import { isCorlPng } from '../util/png-marker.js';
-import { parseFloatOption, parseIntOption, parseSeedOption, parseTextOption } from './options.js';
+import {
+  DEVICE_HELP,
+  parseDeviceOption,
+  parseFloatOption,
+  parseIntOption,
+  parseSeedOption,
+  parseTextOption,
+} from './options.js';
 
 interface GenerateFlags {
   model: string;
@@ -20,6 +27,7 @@ interface GenerateFlags {
   temperature: number;
   seed: number;
   overwrite?: boolean;
+  device?: string;
 }
 interface AskFlags {
   model: string;
@@ -28,6 +36,7 @@ interface AskFlags {
   maxTokens: number;
   temperature: number;
   seed: number;
+  device?: string;
 }
 
 /** Fails early (before any slow work) when the checkpoint folder is absent. */
@@ -45,11 +54,13 @@ async function generateAction(f: GenerateFlags): Promise<void> {
   const outs = f.each ? Array.from({ length: prompts.length * n }, (_, k) => `${stem}-${k}.png`) : [f.out];
   for (const out of outs) checkOutFile(out, { overwrite: f.overwrite, ownFile: isCorlPng });
   const torch = await import('../torch/index.js');
+  const device = torch.checkDevice(f.device ?? 'cpu');
   const { loadULM } = await import('../model/checkpoint.js');
   const { drawImages } = await import('../model/draw.js');
   const { imageGrid, writePNG } = await import('../model/image-io.js');
   torch.applyDefaultThreads();
   const { model, tokenizer } = loadULM(f.model);
+  model.to(device);
   const t0 = Date.now();
   try {
     const images = drawImages(model, tokenizer, prompts, {
@@ -93,6 +104,7 @@ async function askAction(f: AskFlags): Promise<void> {
   const { readPNG } = await import('../model/image-io.js');
   const image = readPNG(f.image);
   const torch = await import('../torch/index.js');
+  const device = torch.checkDevice(f.device ?? 'cpu');
   const { loadULM } = await import('../model/checkpoint.js');
   const { understandingBatch } = await import('../model/inputs.js');
   const { understandingPrompt } = await import('../model/templates.js');
@@ -100,6 +112,7 @@ async function askAction(f: AskFlags): Promise<void> {
   const { preprocessImage } = await import('../model/preprocess.js');
   torch.applyDefaultThreads();
   const { model, tokenizer } = loadULM(f.model);
+  model.to(device);
   const answer = torch.tidy(() => {
     const batch = understandingBatch(
       tokenizer,
@@ -137,6 +150,7 @@ export function registerModelCommands(program: Command): void {
     .option('--cfg <w>', 'classifier-free guidance weight (0-100)', parseFloatOption(0, 100), 5)
     .option('--temperature <t>', 'sampling temperature (0 = greedy, at most 10)', parseFloatOption(0, 10), 1)
     .option('--seed <s>', 'random seed', parseSeedOption, 0)
+    .option('--device <d>', DEVICE_HELP, parseDeviceOption)
     .action(generateAction);
 
   program
@@ -148,5 +162,6 @@ export function registerModelCommands(program: Command): void {
     .option('--max-tokens <n>', 'longest answer in tokens (1-4096)', parseIntOption(1, 4096), 128)
     .option('--temperature <t>', 'sampling temperature (0 = greedy, at most 10)', parseFloatOption(0, 10), 0)
     .option('--seed <s>', 'random seed', parseSeedOption, 0)
+    .option('--device <d>', DEVICE_HELP, parseDeviceOption)
     .action(askAction);
 }

@@ -51,3 +51,10 @@ export function parseTextOption(value: string): string {
 export function collectSets(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
+
+/** A device name; whether this build and machine have it is the command's check (torch.checkDevice). */
+export function parseDeviceOption(value: string): string {
+  if (!/^(cpu|cuda(:\d+)?)$/.test(value)) throw new InvalidArgumentError('expected cpu, cuda or cuda:N.');
+  return value;
+}
+export const DEVICE_HELP = 'cpu, cuda or cuda:N: where the model runs (default cpu; docs/gpu.md)';

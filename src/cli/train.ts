@@ -1,6 +1,6 @@
 /** `corl train --config FILE`: GRPO training (CoRL stage 1 by default; stage 2 / separate / alternating by config). */
 import type { Command } from 'commander';
-import { collectSets, parseIntOption, parseSeedOption } from './options.js';
+import { DEVICE_HELP, collectSets, parseDeviceOption, parseIntOption, parseSeedOption } from './options.js';
 
 interface TrainFlags {
   config: string;
@@ -63,7 +63,7 @@ export function registerTrainCommands(program: Command): void {
       [],
     )
     .option('--json', 'print the result as one JSON line')
-    .option('--device <d>', "cpu, cuda or cuda:N (overrides the config's device; default cpu)")
+    .option('--device <d>', `${DEVICE_HELP}; overrides the config's device`, parseDeviceOption)
     .option(
       '--nproc <n>',
       'data parallel: N worker processes on this machine (Gloo on 127.0.0.1; batch_size must split into N x micro_batch_size)',

@@ -134,16 +134,22 @@ test('a device this build or machine lacks is refused in one line before any wor
   const noCuda = torch.cudaBuild()
     ? /device cuda:7: this machine has \d+ CUDA device|libtorch sees no CUDA device/
     : /device cuda:7: corl's addon is built against a libtorch without CUDA; rebuild it against a CUDA one/;
+  const badName = (name: string) =>
+    new RegExp(`option '--device <d>' argument '${name}' is invalid. expected cpu, cuda or cuda:N`);
   userMistake(['train', '--config', cfg, '--device', 'cuda:7'], noCuda);
-  userMistake(['train', '--config', cfg, '--device', 'gpu'], /device.*expected cpu, cuda or cuda:N/);
+  userMistake(['train', '--config', cfg, '--device', 'gpu'], badName('gpu'));
   userMistake(
     ['train', '--config', cfg, '--device', 'cuda', '--nproc', '2'],
     /data parallel runs on the CPU only \(Gloo\); on cuda it needs NCCL/,
   );
-  userMistake(['eval', '--model', model, '--data', fx.test, '--device', 'cuda:7'], noCuda);
+  // a config's own device is checked as the file is read
   userMistake(
-    ['eval', '--model', model, '--data', fx.test, '--device', 'tpu'],
-    /device tpu: expected cpu, cuda or cuda:N/,
+    ['train', '--config', writeConfig(fx, 'device-bad', { device: 'gpu' })],
+    /device: expected cpu, cuda or cuda:N/,
   );
-  assert.ok(!fs.existsSync(out), 'nothing written');
+  userMistake(['eval', '--model', model, '--data', fx.test, '--device', 'cuda:7'], noCuda);
+  userMistake(['eval', '--model', model, '--data', fx.test, '--device', 'tpu'], badName('tpu'));
+  userMistake(gen('--out', path.join(dir, 'device.png'), '--device', 'cuda:7'), noCuda);
+  userMistake(ask('--device', 'cuda:7'), noCuda);
+  assert.ok(!fs.existsSync(out) && !fs.existsSync(path.join(dir, 'device.png')), 'nothing written');
 });
