@@ -63,7 +63,7 @@ export function progress(label: string, opts: { quiet?: boolean } = {}): Progres
   const t0 = performance.now();
   const elapsed = () => (performance.now() - t0) / 1000;
   if (process.env.CORL_PROGRESS === 'json') {
-    let last = 0;
+    let last = -Infinity; // the first update is emitted, however soon after start
     let state: ProgressState | null = null;
     const emit = () => {
       if (state) process.stderr.write(JSON.stringify({ [JSON_KEY]: state }) + '\n');
@@ -125,7 +125,7 @@ export function progress(label: string, opts: { quiet?: boolean } = {}): Progres
 export class MultiProgress {
   private readonly tasks = new Map<string, ProgressState & { decile: number; printed: number }>();
   private drawn = 0;
-  private lastDraw = 0;
+  private lastDraw = -Infinity; // the first update always draws (performance.now() starts near 0 in a new process)
 
   constructor(
     private readonly out: NodeJS.WriteStream = process.stderr,
