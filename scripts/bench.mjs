@@ -50,7 +50,7 @@ if (!python) console.error('note: no python3 with torch found; reporting corl on
 
 // Sampling has two PyTorch references (scripts/bench_reference.py --decode): "growing", the textbook decode
 // (the cache grows by cat, attention is two matmuls, as Hugging Face's DynamicCache), and "preallocated", corl's
-// own algorithm (src/model/kv-cache.ts, F.scaledDotProductAttention). The first ratio is corl against PyTorch
+// own algorithm (src/torch/kv-cache.ts, F.scaledDotProductAttention). The first ratio is corl against PyTorch
 // as users write it; the second is the engines alone, on the same algorithm.
 const references = { 'train-step': [null], sample: ['growing', 'preallocated'] };
 const summary = {};

@@ -4,8 +4,7 @@
  * scripts/bench_reference.py in PyTorch) and the model of the engine's learning test.
  */
 import * as torch from '../torch/index.js';
-import { Tensor, nn, F } from '../torch/index.js';
-import { KVCache } from '../torch/index.js';
+import { KVCache, Tensor, nn, F } from '../torch/index.js';
 
 export interface GPTConfig {
   vocab: number;

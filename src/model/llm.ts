@@ -8,11 +8,10 @@
  * ready embeddings (the ULM splices image features into the embeddings).
  */
 import * as torch from '../torch/index.js';
-import { F, nn, type Tensor } from '../torch/index.js';
+import { F, type KVCache, nn, type Tensor } from '../torch/index.js';
 import type { ULMConfig } from './config.js';
 import { applyRope, ropeCosSin } from './rope.js';
 import { blockedMask, positionIds } from './attention-mask.js';
-import type { KVCache } from '../torch/index.js';
 
 type LMConfig = ULMConfig['language_config'];
 export interface InitOpts {

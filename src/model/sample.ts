@@ -14,9 +14,8 @@
  * and greedy images check all their log-probs once at the end.
  */
 import * as torch from '../torch/index.js';
-import { F, type Tensor } from '../torch/index.js';
+import { F, KVCache, type Tensor } from '../torch/index.js';
 import { UserError } from '../util/errors.js';
-import { KVCache } from '../torch/index.js';
 import {
   checkContext,
   contextLimit,

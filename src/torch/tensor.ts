@@ -176,7 +176,6 @@ export class Tensor implements Disposable {
     native.uniform_(this.handle, from, to, generator?.handle ?? null);
     return this;
   }
-  /** Replaces this tensor's data (storage, dtype, device) by src's, keeping its identity (`t.data = src`). */
   /**
    * Moves this tensor's data to `device` in place, keeping the JS object (and whether it requires gradients;
    * its gradient is dropped). For Module.to(device); what holds the old tensor natively (an optimizer) does
@@ -186,6 +185,7 @@ export class Tensor implements Disposable {
     native.moveTo_(this.handle, device);
     return this;
   }
+  /** Replaces this tensor's data (storage, dtype, device) by src's, keeping its identity (`t.data = src`). */
   setData_(src: Tensor): this {
     native.setData_(this.handle, src.handle);
     this._shape = null;
