@@ -58,11 +58,9 @@ async function evalAction(f: EvalFlags): Promise<void> {
   const files = evalFiles(f.data);
   const device = f.device ?? 'cpu';
   if (device !== 'cpu') {
-    if ((f.nproc ?? 1) > 1)
-      throw new UserError(
-        `--device ${device} with --nproc: data parallel runs on the CPU only (Gloo; NCCL is not bound)`,
-      );
-    (await import('../torch/index.js')).checkDevice(device);
+    const torch = await import('../torch/index.js');
+    if ((f.nproc ?? 1) > 1) torch.checkDataParallelDevice(device);
+    torch.checkDevice(device);
   }
   const { QUICK_EVAL, evaluate, routeRows } = await import('../eval/evaluate.js');
   const limits = {

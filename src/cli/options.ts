@@ -3,6 +3,7 @@
  * any work, and a bad value ends as commander's one-line usage error (exit 2).
  */
 import { InvalidArgumentError } from 'commander';
+import { DEVICE_NAME, DEVICE_NAME_EXPECTED } from '../torch/device-name.js';
 
 /** Seeds are 32-bit: the world's generator and deriveSeed use 32 bits, so larger seeds would alias. */
 export const SEED_MAX = 2 ** 32 - 1;
@@ -54,7 +55,7 @@ export function collectSets(value: string, previous: string[] = []): string[] {
 
 /** A device name; whether this build and machine have it is the command's check (torch.checkDevice). */
 export function parseDeviceOption(value: string): string {
-  if (!/^(cpu|cuda(:\d+)?)$/.test(value)) throw new InvalidArgumentError('expected cpu, cuda or cuda:N.');
+  if (!DEVICE_NAME.test(value)) throw new InvalidArgumentError(`${DEVICE_NAME_EXPECTED}.`);
   return value;
 }
 export const DEVICE_HELP = 'cpu, cuda or cuda:N: where the model runs (default cpu; docs/gpu.md)';

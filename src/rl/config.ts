@@ -14,6 +14,7 @@ import { Parser as YamlParser, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { PAPER_REWARDS, REWARD_NAMES } from '../rewards/names.js';
+import { DEVICE_NAME, DEVICE_NAME_EXPECTED } from '../torch/device-name.js';
 
 /** Reward names (of one modality) with finite weights >= 0; an unknown name is an error at parse time. */
 const rewardWeights = (modality: keyof typeof REWARD_NAMES) =>
@@ -109,10 +110,7 @@ export const TrainConfigSchema = z
      * seeded generator whatever the device (docs/gpu.md); rewards read their images back. `cuda` needs an addon
      * built against a CUDA libtorch. cpu | cuda | cuda:N, optional. Default: cpu (absent). Paper: 8 GPUs.
      */
-    device: z
-      .string()
-      .regex(/^(cpu|cuda(:\d+)?)$/, 'expected cpu, cuda or cuda:N')
-      .optional(),
+    device: z.string().regex(DEVICE_NAME, DEVICE_NAME_EXPECTED).optional(),
     /**
      * Training JSONL, ULM-R1's fields: prompt, real_image, qa_problem, qa_solution, qa_type (every row both a
      * generation prompt and a question about the same image). String, required. Paper: mm-vl/x2x_rft_22k

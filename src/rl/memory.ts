@@ -88,8 +88,9 @@ export function describeMemory(m: MemoryEstimate): string {
  * reset after each read, so each step's row has its own peak); nothing for a CPU model or a build without CUDA.
  */
 export function cudaPeak(device: string): { 'mem/cuda_peak'?: number } {
-  if (!device.startsWith('cuda')) return {};
-  const m = torch.cudaMemory(Number(device.split(':')[1] ?? 0), true);
+  const index = torch.cudaIndex(device);
+  if (index === null) return {};
+  const m = torch.cudaMemory(index, true);
   return m === null ? {} : { 'mem/cuda_peak': m.peak / 2 ** 20 };
 }
 

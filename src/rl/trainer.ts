@@ -489,10 +489,7 @@ export function shardLayout(cfg: TrainConfig, world: World): Shard {
 
 /** Checks that the config splits over `world` ranks (shardLayout's error otherwise). */
 export function checkShardable(cfg: TrainConfig, world: World): void {
-  if ((cfg.device ?? 'cpu') !== 'cpu')
-    throw new UserError(
-      `data parallel runs on the CPU only (Gloo); on ${cfg.device} it needs NCCL, which corl does not bind yet: run one process`,
-    );
+  torch.checkDataParallelDevice(cfg.device ?? 'cpu');
   shardLayout(cfg, world);
 }
 

@@ -5,6 +5,9 @@
  */
 import { native } from './native.js';
 import { UserError } from '../util/errors.js';
+import { DEVICE_NAME, DEVICE_NAME_EXPECTED, cudaIndex } from './device-name.js';
+
+export { DEVICE_NAME, DEVICE_NAME_EXPECTED, checkDataParallelDevice, cudaIndex } from './device-name.js';
 
 /** The name libtorch reports for a device: 'cuda' is 'cuda:0'. */
 export function canonicalDevice(device: string): string {
@@ -39,10 +42,10 @@ export function cudaMemory(device = 0, resetPeak = false): { allocated: number; 
  * name libtorch does not know or a CUDA device that is not there.
  */
 export function checkDevice(device: string): string {
-  const m = /^(cpu|meta|cuda)(?::(\d+))?$/.exec(device);
-  if (!m || (m[1] !== 'cuda' && m[2] !== undefined))
-    throw new UserError(`device ${device}: expected cpu, cuda or cuda:N`);
-  if (m[1] !== 'cuda') return device;
+  if (device === 'meta') return device;
+  if (!DEVICE_NAME.test(device)) throw new UserError(`device ${device}: ${DEVICE_NAME_EXPECTED}`);
+  const index = cudaIndex(device);
+  if (index === null) return device;
   const count = cudaDeviceCount();
   if (count === 0)
     throw new UserError(
@@ -50,7 +53,6 @@ export function checkDevice(device: string): string {
         ? `device ${device}: libtorch sees no CUDA device on this machine`
         : `device ${device}: corl's addon is built against a libtorch without CUDA; rebuild it against a CUDA one (LIBTORCH=DIR npm run build:native, or a pip torch with CUDA; docs/gpu.md)`,
     );
-  const index = Number(m[2] ?? 0);
   if (index >= count)
     throw new UserError(
       `device ${device}: this machine has ${count} CUDA device(s), cuda:0 to cuda:${count - 1}`,

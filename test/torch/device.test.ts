@@ -13,6 +13,11 @@ test('device names: cuda is cuda:0; cpu passes the check; a bad name is a UserEr
   assert.equal(torch.canonicalDevice('cuda'), 'cuda:0');
   assert.equal(torch.canonicalDevice('cuda:3'), 'cuda:3');
   assert.equal(torch.canonicalDevice('cpu'), 'cpu');
+  assert.equal(torch.cudaIndex('cuda'), 0);
+  assert.equal(torch.cudaIndex('cuda:3'), 3);
+  assert.equal(torch.cudaIndex('cpu'), null);
+  assert.throws(() => torch.checkDataParallelDevice('cuda:1'), /data parallel runs on the CPU only/);
+  torch.checkDataParallelDevice('cpu');
   assert.equal(torch.checkDevice('cpu'), 'cpu');
   for (const bad of ['gpu', 'cuda:', 'cuda:x', 'cpu:0', 'CUDA'])
     assert.throws(
