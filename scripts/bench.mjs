@@ -7,7 +7,7 @@
 //                                 (also the default stage-1 step in one process vs --nproc 2:
 //                                  scripts/bench-distributed.mjs, docs/distributed.md)
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { register } from 'tsx/esm/api';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,13 +37,8 @@ function runJson(cmd, args, env) {
 }
 
 // corl pins OpenBLAS's kernels (src/torch/blas-kernels.ts); the PyTorch reference runs on the same ones
-if (!process.env.OPENBLAS_CORETYPE) {
-  let flags = '';
-  try {
-    flags = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
-  } catch {}
-  if (/\bavx2\b/.test(flags) && /\bfma\b/.test(flags)) process.env.OPENBLAS_CORETYPE = 'Haswell';
-}
+register();
+(await import('../src/torch/blas-kernels.ts')).pinBlasKernels();
 
 const python = findPython();
 if (!python) console.error('note: no python3 with torch found; reporting corl only (Debian: apt-get install python3-torch)');
