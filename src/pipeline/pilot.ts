@@ -23,7 +23,7 @@ import { checkOutDir, claimDir } from '../util/output-dir.js';
 import { buildWorld, evalArgs, refine, runIdentity, trainStage, type TrainStageResult } from './pipeline.js';
 import { pipelinePreset, recipeNote, rewardsNote, runFields, type PipelinePreset } from './presets.js';
 import { StageRunner } from './stages.js';
-import { SCORE_COLUMNS, combineScores, meta, scoreCells, scores } from './report.js';
+import { SCORE_COLUMNS, UNRANKED_COLUMNS, combineScores, meta, scoreCells, scores } from './report.js';
 import { markBest, writeReport, type ReportTableInput } from '../report/index.js';
 
 export const STRATEGIES = ['separate', 'separate_merge', 'alternating', 'unified', 'corl'] as const;
@@ -269,7 +269,7 @@ export function pilotTables(seeds: readonly PilotSeedResult[]): ReportTableInput
       columns: SCORE_COLUMNS.map(([c]) => c),
       rows: rows.map((r) => ({ label: ROW_LABELS[r], cells: scoreCells(rowScores(r)) })),
     };
-    markBest(t);
+    markBest(t, { skip: UNRANKED_COLUMNS });
     // the base goes first, after the ranking: every strategy starts from it
     t.rows.unshift({ label: ROW_LABELS.base, cells: scoreCells(rowScores('base')) });
     return t;

@@ -36,9 +36,14 @@ export const SCORE_COLUMNS: [string, string][] = [
   ['MCQ', 'mcq/accuracy'],
   ['OE', 'oe/accuracy'],
   ['POPE F1', 'pope/f1'],
+  // the answer bias behind POPE F1: RL can move F1 by 0.2 by flipping it (docs/recipe.md, session 7)
+  ['POPE yes', 'pope/yes_ratio'],
   ['und. mean', 'understanding/mean'],
   ['format', 'format/rate'],
 ];
+
+/** Score columns with no better direction: markBest leaves them unmarked. */
+export const UNRANKED_COLUMNS = ['POPE yes'];
 
 const GEN_KEYS = new Set(SCORE_COLUMNS.filter(([, k]) => k.startsWith('geneval/')).map(([, k]) => k));
 
@@ -316,7 +321,8 @@ function scoreTables(preset: PipelinePreset, runs: PipelineRun[]): ReportTableIn
       : 'Every stage on the held-out split',
     caption:
       `GenEval-style: ${preset.eval.genPrompts} prompts x 4 images, scene parser; MCQ / OE / POPE: greedy ` +
-      `answers, up to ${preset.eval.maxQuestions} questions each; und. mean = (MCQ + OE + POPE F1) / 3. ${spread}`,
+      `answers, up to ${preset.eval.maxQuestions} questions each; und. mean = (MCQ + OE + POPE F1) / 3; ` +
+      `POPE yes: the share of POPE questions answered "yes" (half of them are "yes"; F1 rises with it). ${spread}`,
     row_header: 'model',
     columns: SCORE_COLUMNS.map(([c]) => c),
     rows: rows.map(([label, sc, items]) => ({
@@ -337,7 +343,7 @@ function scoreTables(preset: PipelinePreset, runs: PipelineRun[]): ReportTableIn
     columns: DELTA_COLUMNS.map(([c]) => c),
     rows: rows.slice(1).map(([label, , items]) => ({ label, cells: deltaCells(baseItems, items) })),
   };
-  markBest(main);
+  markBest(main, { skip: UNRANKED_COLUMNS });
   return [main, delta];
 }
 

@@ -78,6 +78,14 @@ test('the micro pipeline resumes after an interruption and reports every stage',
     ['base (pretrained)', 'stage 1', 'stage 2', 'stage 2', 'stage 2', 'MCQ + OE merged', 'CoRL (gen'],
   );
   for (const row of main.rows) assert.equal(row.cells.length, main.columns.length);
+  // the POPE answer bias is shown beside POPE F1: a share in [0, 1], never marked best
+  const yes = main.columns.indexOf('POPE yes');
+  assert.equal(main.columns[yes - 1], 'POPE F1');
+  for (const row of main.rows) {
+    const cell = row.cells[yes] as { mean: number; best?: boolean };
+    assert.ok(cell.mean >= 0 && cell.mean <= 1, `${row.label}: POPE yes ${cell.mean}`);
+    assert.ok(!cell.best, 'a share of "yes" answers is not ranked');
+  }
   // the base's reward validity: the exact check (geneval) ranks every correct image above every wrong one
   const validity = report.tables.find((t) => t.id === 'validity')!;
   const geneval = validity.rows.find((row) => row.label === 'geneval')!;
