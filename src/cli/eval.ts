@@ -56,12 +56,10 @@ async function evalAction(f: EvalFlags): Promise<void> {
   if (!fs.existsSync(f.model) || !fs.statSync(f.model).isDirectory())
     throw new UserError(`model directory ${f.model} does not exist`);
   const files = evalFiles(f.data);
+  const torch = await import('../torch/index.js');
   const device = f.device ?? 'cpu';
-  if (device !== 'cpu') {
-    const torch = await import('../torch/index.js');
-    if ((f.nproc ?? 1) > 1) torch.checkDataParallelDevice(device);
-    torch.checkDevice(device);
-  }
+  if ((f.nproc ?? 1) > 1) torch.checkDataParallelDevice(device);
+  torch.checkDevice(device);
   const { QUICK_EVAL, evaluate, routeRows } = await import('../eval/evaluate.js');
   const limits = {
     genPrompts: f.genPrompts ?? (f.quick ? QUICK_EVAL.genPrompts : undefined),
@@ -73,7 +71,6 @@ async function evalAction(f: EvalFlags): Promise<void> {
   });
   // data parallel on this machine: N workers run this same command, rank 0 prints
   if (await (await import('./launch.js')).relaunchLocally(f.nproc)) return;
-  const torch = await import('../torch/index.js');
   const { loadULM } = await import('../model/checkpoint.js');
   const dist = await import('../torch/distributed.js');
   torch.applyDefaultThreads();

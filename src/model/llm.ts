@@ -210,16 +210,20 @@ export class LlamaForCausalLM extends nn.Module {
     );
   }
 
+  /** The device of the weights (Module.to moves them); embed and forward move their inputs there. */
+  get device(): string {
+    return this.lm_head.weight.device;
+  }
+
   /** Token embeddings of ids (moved to the model's device). */
   embed(ids: Tensor): Tensor {
-    return this.model.embed_tokens.forward(ids.to(this.lm_head.weight.device));
+    return this.model.embed_tokens.forward(ids.to(this.device));
   }
 
   /** Returns the last hidden states [B, T, D] (after the final norm) and, unless turned off, the logits. */
   forward(a: LMForwardArgs): { hidden: Tensor; logits: Tensor | null } {
     return torch.tidy(() => {
-      const device = this.lm_head.weight.device;
-      const embeds = a.inputsEmbeds?.to(device) ?? (a.inputIds ? this.embed(a.inputIds) : null);
+      const embeds = a.inputsEmbeds?.to(this.device) ?? (a.inputIds ? this.embed(a.inputIds) : null);
       if (embeds === null) throw new Error('LlamaForCausalLM.forward: give inputIds or inputsEmbeds');
       const hidden = this.model.forward(embeds, a.attentionMask, a.cache);
       const want = a.logits ?? true;

@@ -71,7 +71,7 @@ export class MultiModalityCausalLM extends nn.Module {
    * so callers build their batches on the CPU; what the model creates itself follows its inputs' device.
    */
   get device(): string {
-    return this.language_model.lm_head.weight.device;
+    return this.language_model.device;
   }
 
   /** Preprocessed images [N, 3, H, W] -> aligned features [N, numImageTokens, hidden]. */
