@@ -4,6 +4,8 @@
  * ends on time whatever its speed (the machine may be shared).
  */
 
+import * as dist from '../torch/distributed.js';
+
 /** What every pretraining loop (VQ, vision encoder, SFT) takes besides its own settings. */
 export interface LoopOptions<L> {
   seed: number;
@@ -44,6 +46,18 @@ export class Budget {
   }
   tick(): void {
     this.step += 1;
+  }
+  /** Whether the budget is one of time (its progress differs between processes) rather than of steps. */
+  get timed(): boolean {
+    return 'seconds' in this.limit;
+  }
+  /**
+   * The progress every rank of a data-parallel run agrees on: rank 0's, broadcast, for a time budget (so
+   * every rank has the same phase, learning rate and last step); a step budget's own, with no collective
+   * (every rank counts the same steps). One process: its own.
+   */
+  agreedProgress(world: { rank: number; size: number } | null): number {
+    return world === null || !this.timed ? this.progress() : dist.broadcastNumber(this.progress(), 0);
   }
   done(): boolean {
     return this.progress() >= 1;

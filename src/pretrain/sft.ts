@@ -441,19 +441,48 @@ function textWeightSum(rows: readonly TextRow[], weightOf: (row: TextRow, j: num
   return wsum;
 }
 
+/** Tokens an image group runs: its prefix once, then each row's question and completion. */
+function groupTokens(tok: ULMTokenizer, g: readonly TextRow[]): number {
+  const lp = prefixLength(tok, g[0]!.prompt);
+  return g.reduce((a, r) => a + r.prompt.length - lp + r.completion.length, lp);
+}
+
+/** Tokens a text-only row runs. */
+const plainTokens = (r: TextRow) => r.prompt.length + r.completion.length;
+
 /** The understanding rows' micro-batches of about maxTokens: image groups, then text-only rows. */
 function textParts(tok: ULMTokenizer, rows: readonly TextRow[], maxTokens: number): TextRow[][] {
-  // tokens an image group runs: its prefix once, then each row's question and completion
-  const cost = (g: readonly TextRow[]) => {
-    const lp = prefixLength(tok, g[0]!.prompt);
-    return g.reduce((a, r) => a + r.prompt.length - lp + r.completion.length, lp);
-  };
   const parts: TextRow[][] = [];
-  for (const run of microBatches(imageGroups(rows), cost, maxTokens)) parts.push(run.flat());
+  for (const run of microBatches(imageGroups(rows), (g) => groupTokens(tok, g), maxTokens))
+    parts.push(run.flat());
   const plain = rows.filter((r) => r.image === null);
-  for (const run of microBatches(plain, (r) => r.prompt.length + r.completion.length, maxTokens))
-    parts.push(run);
+  for (const run of microBatches(plain, plainTokens, maxTokens)) parts.push(run);
   return parts;
+}
+
+/**
+ * `items` cut into at most `n` contiguous non-empty runs of about equal cost: run k ends at the item where the
+ * running cost comes nearest to (k + 1) / n of the whole.
+ */
+export function splitRuns<T>(items: readonly T[], n: number, cost: (x: T) => number): T[][] {
+  const costs = items.map(cost);
+  const total = costs.reduce((a, c) => a + c, 0);
+  const runs: T[][] = [];
+  let cur: T[] = [];
+  let acc = 0;
+  items.forEach((x, i) => {
+    cur.push(x);
+    acc += costs[i]!;
+    const target = ((runs.length + 1) * total) / n;
+    const next = i + 1 < items.length ? costs[i + 1]! : 0;
+    // close the run here if adding the next item would overshoot the target by more than stopping undershoots
+    if (runs.length < n - 1 && acc + next - target >= target - acc) {
+      runs.push(cur);
+      cur = [];
+    }
+  });
+  if (cur.length > 0) runs.push(cur);
+  return runs;
 }
 
 /** Forward + backward of one understanding micro-batch: weight x its tokens' weighted CE / wsum. */
@@ -651,12 +680,26 @@ function sftStepShared(
   const lw = o.letterWeight ?? 1;
   const weightOf = (row: TextRow, j: number) => (row.letters.includes(j) ? lw : 1);
   opt.zeroGrad();
-  const gen = batch.gen.length > 0 ? genParts(model, batch.gen, maxTokens) : [];
-  const text = batch.text.length > 0 ? textParts(tok, batch.text, maxTokens) : [];
+  // one process's micro-batches, each cut into a run per rank (whole image groups), so that every rank gets
+  // a share of each kind of work: a step has few micro-batches (often one of generation rows, one of image
+  // questions), and dealt out whole they leave one rank idle while the other runs the larger
+  const genTokens = (r: GenRow) => r.prompt.length + N;
+  const gen = (batch.gen.length > 0 ? genParts(model, batch.gen, maxTokens) : []).flatMap((p) =>
+    splitRuns(p, world.size, genTokens),
+  );
+  const text = (batch.text.length > 0 ? textParts(tok, batch.text, maxTokens) : []).flatMap((p) =>
+    p[0]!.image === null
+      ? splitRuns(p, world.size, plainTokens)
+      : splitRuns(imageGroups(p), world.size, (g) => groupTokens(tok, g)).map((run) => run.flat()),
+  );
   const owner = dealParts(
     [
       ...gen.map((p) => p.length * (Math.max(...p.map((r) => r.prompt.length)) + N)),
-      ...text.map((p) => p.reduce((a, r) => a + r.prompt.length + r.completion.length, 0)),
+      ...text.map((p) =>
+        p[0]!.image === null
+          ? p.reduce((a, r) => a + plainTokens(r), 0)
+          : imageGroups(p).reduce((a, g) => a + groupTokens(tok, g), 0),
+      ),
     ],
     world.size,
   );
@@ -722,11 +765,10 @@ export function trainSFT(model: MultiModalityCausalLM, tok: ULMTokenizer, o: Sft
   // data parallel: rank 0's weights everywhere, and rank 0's clock for a time budget (the same phase, rate
   // and last step on every rank)
   if (world !== null) dist.broadcast([...model.stateDict().values()], 0);
-  const agreed = () => (world === null ? budget.progress() : dist.broadcastNumber(budget.progress(), 0));
   model.train();
   try {
     for (;;) {
-      const progress = agreed();
+      const progress = budget.agreedProgress(world);
       if (progress >= 1) break;
       const { phase, index } = phaseAt(o.curriculum, progress);
       phaseName = phase.name ?? `phase ${index + 1}`;

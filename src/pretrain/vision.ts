@@ -200,11 +200,10 @@ export function trainVision(vit: CLIPVisionTower, cfg: ULMConfig, o: VisionTrain
   const logEvery = new LogEvery(0.05);
   const world = o.world ?? null;
   if (world !== null) dist.broadcast([...vit.stateDict().values(), ...ph.stateDict().values()], 0);
-  const agreed = () => (world === null ? budget.progress() : dist.broadcastNumber(budget.progress(), 0));
   vit.train();
   try {
     for (;;) {
-      const progress = agreed();
+      const progress = budget.agreedProgress(world);
       if (progress >= 1) break;
       opt.lr = baseLr * schedule(progress);
       const items = stream.take(B);
@@ -265,7 +264,8 @@ function visionStep(
 /**
  * One vision step of one rank: its contiguous share of the scenes, the two means weighted by share / batch,
  * the centre loss over the whole batch's object patches (one all-reduce of their count), the gradients summed
- * over ranks before clipping and AdamW. Returns the batch's three losses (summed over ranks).
+ * over ranks before clipping and AdamW. Returns the batch's three losses (summed over ranks, in float32, in the
+ * gradients' collective).
  */
 function visionStepShared(
   vit: CLIPVisionTower,
@@ -299,15 +299,17 @@ function visionStepShared(
     lo.add(ls).mul(share).add(lcSum.div(objects).mul(s.cw)).backward();
     return [lo.item() * share, ls.item() * share, lcSum.item() / objects];
   });
-  dist.allReduceGradients(s.params, 'sum');
-  torch.optim.clipGradNorm(s.params, 1);
-  s.opt.step();
-  return torch.tidy(() => {
-    const t = torch.tensor(Float64Array.from(local));
-    dist.allReduce(t, 'sum');
-    const [a, b, c] = t.toArray();
+  // the losses ride in the gradients' collective
+  const losses = torch.tensor(Float32Array.from(local)).keep();
+  try {
+    dist.allReduceGradients(s.params, 'sum', {}, [losses]);
+    torch.optim.clipGradNorm(s.params, 1);
+    s.opt.step();
+    const [a, b, c] = losses.toArray();
     return [a!, b!, c!];
-  });
+  } finally {
+    losses.dispose();
+  }
 }
 
 /** The heads' accuracy on fresh held-out scenes (the world's test split). */

@@ -107,11 +107,10 @@ export function trainVQ(o: VQTrainOptions): VQTrainResult {
   });
   const world = o.world ?? null;
   if (world !== null) dist.broadcast([...vq.stateDict().values()], 0);
-  const agreed = () => (world === null ? budget.progress() : dist.broadcastNumber(budget.progress(), 0));
   vq.train();
   try {
     for (;;) {
-      const progress = agreed();
+      const progress = budget.agreedProgress(world);
       if (progress >= 1) break;
       opt.lr = (o.lr ?? 2e-3) * schedule(progress);
       const images = stream.take(batchSize).map((it) => it.render);
@@ -199,7 +198,8 @@ function restartDeadCodes(
 
 /**
  * One VQ step of one rank: its contiguous share of the batch, each loss weighted by share / batch, the
- * gradients summed over ranks before Adam; the code usage and the logged losses summed over ranks.
+ * gradients summed over ranks before Adam; the code usage and the logged losses summed over ranks (in float32,
+ * in the gradients' collective).
  */
 function vqStepShared(
   vq: VQModel,
@@ -228,13 +228,18 @@ function vqStepShared(
       counts,
     };
   });
-  dist.allReduceGradients(vq.parameters(), 'sum');
-  opt.step();
-  const sums = torch.tidy(() => {
-    const t = torch.tensor(Float64Array.from([local.recon, local.commit, local.codebook, ...local.counts]));
-    dist.allReduce(t, 'sum');
-    return t.toArray();
-  });
+  // the losses and the code counts (whole numbers, exact in float32) ride in the gradients' collective
+  const t = torch
+    .tensor(Float32Array.from([local.recon, local.commit, local.codebook, ...local.counts]))
+    .keep();
+  let sums: number[];
+  try {
+    dist.allReduceGradients(vq.parameters(), 'sum', {}, [t]);
+    opt.step();
+    sums = t.toArray();
+  } finally {
+    t.dispose();
+  }
   for (let c = 0; c < usage.length; c++) usage[c]! += sums[3 + c]!;
   return { recon: sums[0]!, commit: sums[1]!, codebook: sums[2]! };
 }

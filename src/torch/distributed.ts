@@ -144,34 +144,35 @@ export function allGatherNumbers(xs: readonly number[], o: CollectiveOptions = {
 }
 
 /**
- * Reduces the parameters' gradients across ranks, in place, as DDP does before the optimizer step. A
- * parameter that has a gradient on some rank but not on this one gets a zero gradient first (so every rank
- * reduces the same bucket); one with no gradient anywhere keeps none (AdamW skips it, as in one process).
+ * Reduces the parameters' gradients across ranks, in place, as DDP does before the optimizer step, in one
+ * collective per dtype. A parameter that has a gradient on some rank but not on this one reduces a zero
+ * gradient here; one with no gradient anywhere keeps none (AdamW skips it, as in one process): a presence flag
+ * per parameter travels in the same bucket. `also` (e.g. a step's losses) is reduced in the same call.
  */
 export function allReduceGradients(
   params: readonly Tensor[],
   op: ReduceOp = 'sum',
   o: CollectiveOptions = {},
+  also: readonly Tensor[] = [],
 ): void {
   tidy(() => {
-    const grads = params.map((p) => p.grad);
-    const has = tensor(
-      grads.map((g) => (g === null ? 0 : 1)),
-      { dtype: 'float32' },
-    );
-    allReduce(has, 'sum', o);
-    const counts = has.toArray();
-    const bucket: Tensor[] = [];
-    params.forEach((p, i) => {
-      if (counts[i] === 0) return;
-      let g = grads[i] ?? null;
-      if (g === null) {
-        g = zerosLike(p);
-        p.grad = g;
+    const flags = new Float32Array(params.length);
+    const grads = params.map((p, i) => {
+      const g = p.grad;
+      if (g !== null) {
+        flags[i] = 1;
+        return g;
       }
-      bucket.push(g);
+      const z = zerosLike(p);
+      p.grad = z;
+      return z;
     });
-    if (bucket.length > 0) allReduce(bucket, op, o);
+    const has = tensor(flags);
+    allReduce([...grads, has, ...also], op, o);
+    const counts = has.toArray();
+    params.forEach((p, i) => {
+      if (counts[i] === 0) p.grad = null;
+    });
   });
 }
 

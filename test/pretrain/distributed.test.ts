@@ -25,7 +25,7 @@ import {
 } from '../../src/model/index.js';
 import { drawImages } from '../../src/model/draw.js';
 import { skipImageDraws } from '../../src/eval/evaluate.js';
-import { dealParts } from '../../src/pretrain/sft.js';
+import { dealParts, splitRuns } from '../../src/pretrain/sft.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'corl-dp-pretrain-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -79,6 +79,23 @@ test('dealParts: the costliest micro-batch first, each to the least loaded rank'
   assert.deepEqual(dealParts([2, 9, 2], 2), [1, 0, 1]);
   assert.deepEqual(dealParts([1, 1], 3), [0, 1]);
   assert.deepEqual(dealParts([], 2), []);
+});
+
+test('splitRuns: contiguous runs of about equal cost, at most n', () => {
+  const id = (x: number) => x;
+  assert.deepEqual(splitRuns([1, 1, 1, 1], 2, id), [
+    [1, 1],
+    [1, 1],
+  ]);
+  assert.deepEqual(splitRuns([1, 1, 1, 1, 1], 2, id), [
+    [1, 1],
+    [1, 1, 1],
+  ]);
+  assert.deepEqual(splitRuns([5, 1, 1, 1], 2, id), [[5], [1, 1, 1]]);
+  assert.deepEqual(splitRuns([1, 2, 3, 4, 5, 6], 3, id), [[1, 2, 3], [4, 5], [6]]);
+  assert.deepEqual(splitRuns([7], 2, id), [[7]]);
+  assert.deepEqual(splitRuns([2, 2], 4, id), [[2], [2]]);
+  assert.deepEqual(splitRuns([], 2, id), []);
 });
 
 test('one SFT step of 2 ranks equals one process on the same batch', async () => {

@@ -81,10 +81,13 @@ try {
         .backward();
       if (rank === 0) p[1]!.mul(5).sum().backward();
     });
-    dist.allReduceGradients(p, 'sum');
+    // a step's losses ride in the same collective
+    const also = torch.tensor([rank + 1, 10 * rank]).keep();
+    dist.allReduceGradients(p, 'sum', {}, [also]);
     const gs = p.map((x) => torch.tidy(() => x.grad?.toArray() ?? null));
-    torch.dispose(p);
-    out({ rank, grads: gs, liveDelta: torch.liveTensors() - live0 });
+    const alsoSum = also.toArray();
+    torch.dispose([...p, also]);
+    out({ rank, grads: gs, also: alsoSum, liveDelta: torch.liveTensors() - live0 });
   } else if (scenario === 'stall') {
     // rank 1 stalls past rank 0's collective timeout; rank 0 must get an error, not hang
     if (rank === 1) {

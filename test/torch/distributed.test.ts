@@ -95,11 +95,12 @@ test('collectives over a TCPStore rendezvous on 127.0.0.1', async () => {
   checkCollectives(await runWorld('collectives', `tcp://127.0.0.1:${port}`));
 });
 
-test('gradient all-reduce: a gradient missing on one rank counts as zero, one missing everywhere stays missing', async () => {
+test('gradient all-reduce: a gradient missing on one rank counts as zero, one missing everywhere stays missing; extra tensors reduce with them', async () => {
   const port = await freePort();
   for (const r of await runWorld('grads', `tcp://127.0.0.1:${port}`)) {
     const o = json(r);
     assert.deepEqual(o.grads, [[3, 3, 3], [5, 5, 5], null]);
+    assert.deepEqual(o.also, [3, 10]);
     assert.equal(o.liveDelta, 0);
   }
 });
