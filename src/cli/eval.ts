@@ -144,7 +144,7 @@ export function registerEvalCommands(program: Command): void {
     .option('--device <d>', DEVICE_HELP, parseDeviceOption)
     .option(
       '--nproc <n>',
-      'data parallel: N worker processes on this machine, whole batches dealt out, the same items and scores as one process (default 1: no gain measured on a 2-core machine)',
+      'data parallel: N worker processes on this machine, whole batches dealt out, the same items and scores as one process (default 1: 2 ranks are faster only on an idle machine)',
       parseIntOption(1, 1024),
     )
     .action(evalAction);

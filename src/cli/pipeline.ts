@@ -20,7 +20,7 @@ const IMAGE_REWARDS_HELP =
   'names with weights "geneval=1,t2i_ti_sim=0.5"';
 
 const NPROC_HELP =
-  'data-parallel workers of each train, pretrain and eval stage (docs/distributed.md); default 1: on this 2-core machine 2 ranks measured no faster than one process';
+  'data-parallel workers of each train, pretrain and eval stage (docs/distributed.md); default 1: 2 ranks are faster only on an idle machine, and a base they pretrain is another model than the one-process base';
 
 const RECIPE_HELP =
   'RL recipe: "corl" (the default, chosen by measurement: docs/recipe.md) or "paper" (Table 5 of the paper as written)';

@@ -203,7 +203,7 @@ export function registerPretrainCommands(program: Command): void {
       .option('--json', 'print the result as one JSON line')
       .option(
         '--nproc <n>',
-        "data parallel: N worker processes on this machine, each step's batch split over them (one step of N = one process's step); default 1: no gain measured on a 2-core machine",
+        "data parallel: N worker processes on this machine, each step's batch split over them (one step of N = one process's step); default 1: 2 ranks are faster only on an idle machine, and train another base than one process",
         parseIntOption(1, 1024),
       );
 
