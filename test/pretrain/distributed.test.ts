@@ -212,3 +212,29 @@ test('corl pretrain sft --nproc 2 writes one checkpoint and one report', async (
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'pretrain.json'])
     assert.ok(existsSync(join(out, f)), f);
 });
+
+test("corl pretrain vq --nproc 2 on a time budget: rank 0's clock ends both ranks on the same step", async () => {
+  // a step budget needs no collective (every rank counts the same steps); a time budget broadcasts rank 0's
+  // progress each step, and ranks that disagreed on the last step would leave one rank waiting in a collective
+  const out = join(dir, 'vq-timed');
+  const v = await runNode([
+    CLI,
+    'pretrain',
+    'vq',
+    '--preset',
+    'world-micro',
+    '--out',
+    out,
+    '--seconds',
+    '1.5',
+    '--json',
+    '--nproc',
+    '2',
+  ]);
+  assert.equal(v.code, 0, v.err);
+  const lines = v.out.trim().split('\n');
+  assert.equal(lines.length, 1, v.out);
+  const r = JSON.parse(lines[0]!) as { vq: { steps: number; seconds: number } };
+  assert.ok(r.vq.steps > 1, `steps ${r.vq.steps}`);
+  assert.ok(existsSync(join(out, 'vq.json')));
+});
