@@ -684,35 +684,36 @@ function sftStepShared(
   // a share of each kind of work: a step has few micro-batches (often one of generation rows, one of image
   // questions), and dealt out whole they leave one rank idle while the other runs the larger
   const genTokens = (r: GenRow) => r.prompt.length + N;
+  const sum = <T>(xs: readonly T[], f: (x: T) => number) => xs.reduce((a, x) => a + f(x), 0);
   const gen = (batch.gen.length > 0 ? genParts(model, batch.gen, maxTokens) : []).flatMap((p) =>
-    splitRuns(p, world.size, genTokens),
+    // a generation run is padded to its longest prompt
+    splitRuns(p, world.size, genTokens).map((rows) => ({
+      rows,
+      tokens: rows.length * (Math.max(...rows.map((r) => r.prompt.length)) + N),
+    })),
   );
   const text = (batch.text.length > 0 ? textParts(tok, batch.text, maxTokens) : []).flatMap((p) =>
     p[0]!.image === null
-      ? splitRuns(p, world.size, plainTokens)
-      : splitRuns(imageGroups(p), world.size, (g) => groupTokens(tok, g)).map((run) => run.flat()),
+      ? splitRuns(p, world.size, plainTokens).map((rows) => ({ rows, tokens: sum(rows, plainTokens) }))
+      : splitRuns(imageGroups(p), world.size, (g) => groupTokens(tok, g)).map((groups) => ({
+          rows: groups.flat(),
+          tokens: sum(groups, (g) => groupTokens(tok, g)),
+        })),
   );
   const owner = dealParts(
-    [
-      ...gen.map((p) => p.length * (Math.max(...p.map((r) => r.prompt.length)) + N)),
-      ...text.map((p) =>
-        p[0]!.image === null
-          ? p.reduce((a, r) => a + plainTokens(r), 0)
-          : imageGroups(p).reduce((a, g) => a + groupTokens(tok, g), 0),
-      ),
-    ],
+    [...gen, ...text].map((p) => p.tokens),
     world.size,
   );
   const mine: { gen: [number, number][]; text: [number, TextLosses][] } = { gen: [], text: [] };
-  gen.forEach((part, i) => {
+  gen.forEach(({ rows }, i) => {
     if (owner[i] === world.rank)
-      mine.gen.push([i, genPartBackward(model, tok, part, batch.gen.length, o.genWeight ?? 1)]);
+      mine.gen.push([i, genPartBackward(model, tok, rows, batch.gen.length, o.genWeight ?? 1)]);
   });
   const wsum = textWeightSum(batch.text, weightOf);
   const index = new Map(batch.text.map((r, i) => [r, i]));
-  text.forEach((part, i) => {
+  text.forEach(({ rows }, i) => {
     if (owner[gen.length + i] === world.rank)
-      mine.text.push([i, textPartBackward(model, tok, part, index, weightOf, o.textWeight ?? 1, wsum)]);
+      mine.text.push([i, textPartBackward(model, tok, rows, index, weightOf, o.textWeight ?? 1, wsum)]);
   });
   o.onShare?.(mine.gen.length + mine.text.length, owner.length);
   dist.allReduceGradients(params, 'sum');

@@ -300,16 +300,10 @@ function visionStepShared(
     return [lo.item() * share, ls.item() * share, lcSum.item() / objects];
   });
   // the losses ride in the gradients' collective
-  const losses = torch.tensor(Float32Array.from(local)).keep();
-  try {
-    dist.allReduceGradients(s.params, 'sum', {}, [losses]);
-    torch.optim.clipGradNorm(s.params, 1);
-    s.opt.step();
-    const [a, b, c] = losses.toArray();
-    return [a!, b!, c!];
-  } finally {
-    losses.dispose();
-  }
+  const [a, b, c] = dist.allReduceGradients(s.params, 'sum', {}, local);
+  torch.optim.clipGradNorm(s.params, 1);
+  s.opt.step();
+  return [a!, b!, c!];
 }
 
 /** The heads' accuracy on fresh held-out scenes (the world's test split). */

@@ -229,17 +229,13 @@ function vqStepShared(
     };
   });
   // the losses and the code counts (whole numbers, exact in float32) ride in the gradients' collective
-  const t = torch
-    .tensor(Float32Array.from([local.recon, local.commit, local.codebook, ...local.counts]))
-    .keep();
-  let sums: number[];
-  try {
-    dist.allReduceGradients(vq.parameters(), 'sum', {}, [t]);
-    opt.step();
-    sums = t.toArray();
-  } finally {
-    t.dispose();
-  }
+  const sums = dist.allReduceGradients(vq.parameters(), 'sum', {}, [
+    local.recon,
+    local.commit,
+    local.codebook,
+    ...local.counts,
+  ]);
+  opt.step();
   for (let c = 0; c < usage.length; c++) usage[c]! += sums[3 + c]!;
   return { recon: sums[0]!, commit: sums[1]!, codebook: sums[2]! };
 }

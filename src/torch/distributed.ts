@@ -147,15 +147,16 @@ export function allGatherNumbers(xs: readonly number[], o: CollectiveOptions = {
  * Reduces the parameters' gradients across ranks, in place, as DDP does before the optimizer step, in one
  * collective per dtype. A parameter that has a gradient on some rank but not on this one reduces a zero
  * gradient here; one with no gradient anywhere keeps none (AdamW skips it, as in one process): a presence flag
- * per parameter travels in the same bucket. `also` (e.g. a step's losses) is reduced in the same call.
+ * per parameter travels in the same bucket. `also` (e.g. a step's losses) is summed (or averaged) in the same
+ * call, in float32; returns its reduced values.
  */
 export function allReduceGradients(
   params: readonly Tensor[],
   op: ReduceOp = 'sum',
   o: CollectiveOptions = {},
-  also: readonly Tensor[] = [],
-): void {
-  tidy(() => {
+  also: readonly number[] = [],
+): number[] {
+  return tidy(() => {
     const flags = new Float32Array(params.length);
     const grads = params.map((p, i) => {
       const g = p.grad;
@@ -167,12 +168,14 @@ export function allReduceGradients(
       p.grad = z;
       return z;
     });
-    const has = tensor(flags);
-    allReduce([...grads, has, ...also], op, o);
-    const counts = has.toArray();
+    // the flags, then `also`: one float32 tensor beside the gradients
+    const extra = tensor(Float32Array.from([...flags, ...also]));
+    allReduce([...grads, extra], op, o);
+    const reduced = extra.toArray();
     params.forEach((p, i) => {
-      if (counts[i] === 0) p.grad = null;
+      if (reduced[i] === 0) p.grad = null;
     });
+    return reduced.slice(params.length);
   });
 }
 

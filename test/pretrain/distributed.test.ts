@@ -167,46 +167,41 @@ test('corl eval --nproc 2 gives one process JSON: every item and score', async (
   assert.deepEqual(strip(twoDefault.out.trim()), strip(oneDefault.out.trim().split('\n').at(-1)!));
 });
 
-test('corl pretrain sft --nproc 2 writes one checkpoint and one report', async () => {
-  const vq = join(dir, 'vq');
-  const v = await runNode([
+/**
+ * `corl pretrain STAGE --preset world-micro --out OUT ARGS --json --nproc 2`: its one printed line (rank 0
+ * alone prints), parsed, after asserting a clean exit.
+ */
+async function pretrainTwoRanks<T>(stage: 'vq' | 'sft', out: string, args: string[]): Promise<T> {
+  const r = await runNode([
     CLI,
     'pretrain',
-    'vq',
+    stage,
     '--preset',
     'world-micro',
-    '--out',
-    vq,
-    '--steps',
-    '2',
-    '--json',
-    '--nproc',
-    '2',
-  ]);
-  assert.equal(v.code, 0, v.err);
-  assert.equal(v.out.trim().split('\n').length, 1, v.out);
-  assert.ok(existsSync(join(vq, 'vq.json')));
-  const out = join(dir, 'sft');
-  const s = await runNode([
-    CLI,
-    'pretrain',
-    'sft',
-    '--preset',
-    'world-micro',
-    '--vq',
-    vq,
     '--out',
     out,
-    '--steps',
-    '2',
+    ...args,
     '--json',
     '--nproc',
     '2',
   ]);
-  assert.equal(s.code, 0, s.err);
-  const lines = s.out.trim().split('\n');
-  assert.equal(lines.length, 1, s.out);
-  const r = JSON.parse(lines[0]!) as { sft: { steps: number }; eval: { geneval: unknown } };
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.trim().split('\n');
+  assert.equal(lines.length, 1, r.out);
+  return JSON.parse(lines[0]!) as T;
+}
+
+test('corl pretrain sft --nproc 2 writes one checkpoint and one report', async () => {
+  const vq = join(dir, 'vq');
+  await pretrainTwoRanks('vq', vq, ['--steps', '2']);
+  assert.ok(existsSync(join(vq, 'vq.json')));
+  const out = join(dir, 'sft');
+  const r = await pretrainTwoRanks<{ sft: { steps: number }; eval: { geneval: unknown } }>('sft', out, [
+    '--vq',
+    vq,
+    '--steps',
+    '2',
+  ]);
   assert.equal(r.sft.steps, 2);
   assert.ok(r.eval.geneval !== null);
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'pretrain.json'])
@@ -217,24 +212,7 @@ test("corl pretrain vq --nproc 2 on a time budget: rank 0's clock ends both rank
   // a step budget needs no collective (every rank counts the same steps); a time budget broadcasts rank 0's
   // progress each step, and ranks that disagreed on the last step would leave one rank waiting in a collective
   const out = join(dir, 'vq-timed');
-  const v = await runNode([
-    CLI,
-    'pretrain',
-    'vq',
-    '--preset',
-    'world-micro',
-    '--out',
-    out,
-    '--seconds',
-    '1.5',
-    '--json',
-    '--nproc',
-    '2',
-  ]);
-  assert.equal(v.code, 0, v.err);
-  const lines = v.out.trim().split('\n');
-  assert.equal(lines.length, 1, v.out);
-  const r = JSON.parse(lines[0]!) as { vq: { steps: number; seconds: number } };
+  const r = await pretrainTwoRanks<{ vq: { steps: number } }>('vq', out, ['--seconds', '1.5']);
   assert.ok(r.vq.steps > 1, `steps ${r.vq.steps}`);
   assert.ok(existsSync(join(out, 'vq.json')));
 });

@@ -82,12 +82,10 @@ try {
       if (rank === 0) p[1]!.mul(5).sum().backward();
     });
     // a step's losses ride in the same collective
-    const also = torch.tensor([rank + 1, 10 * rank]).keep();
-    dist.allReduceGradients(p, 'sum', {}, [also]);
+    const also = dist.allReduceGradients(p, 'sum', {}, [rank + 1, 10 * rank]);
     const gs = p.map((x) => torch.tidy(() => x.grad?.toArray() ?? null));
-    const alsoSum = also.toArray();
-    torch.dispose([...p, also]);
-    out({ rank, grads: gs, also: alsoSum, liveDelta: torch.liveTensors() - live0 });
+    torch.dispose(p);
+    out({ rank, grads: gs, also, liveDelta: torch.liveTensors() - live0 });
   } else if (scenario === 'stall') {
     // rank 1 stalls past rank 0's collective timeout; rank 0 must get an error, not hang
     if (rank === 1) {
