@@ -15,6 +15,10 @@
  *   mcq_text   option matching without an image: the MC question with the fact stated in the prompt
  *              ("the circle is red .\nQuestion: ... Options: ...") -> the same completion as `mcq`; cheap
  *              rows (no image tokens) for the description -> option-letter lookup on its own
+ *   pope_text  the yes / no comparison without an image: the POPE question with the colours of the asked
+ *              shape stated in the prompt ("the circle is blue .\nis there a red circle in the image?") -> the
+ *              same completion as `pope`; cheap rows that teach the comparison of the think's colours on its
+ *              own
  * Completions end in EOS; the loss covers completion tokens only. The image rows of a batch come in groups
  * of `perImage` questions about one scene (different kinds), which the trainer runs with the image prefix
  * computed once (sft.ts).
@@ -37,10 +41,12 @@ import { Rng, deriveSeed } from '../world/rng.js';
 import { SceneStream, type SceneItem, type Split } from '../world/dataset.js';
 import { CAPTION_QUESTION, OPTION_LETTERS, formatCompletion } from '../world/templates.js';
 
-export const ROW_KINDS = ['gen', 'caption', 'oe', 'mcq', 'pope', 'mcq_text'] as const;
+export const ROW_KINDS = ['gen', 'caption', 'oe', 'mcq', 'pope', 'mcq_text', 'pope_text'] as const;
 export type RowKind = (typeof ROW_KINDS)[number];
 /** The understanding (text-output) kinds. */
-export const TEXT_KINDS = ['caption', 'oe', 'mcq', 'pope', 'mcq_text'] as const;
+export const TEXT_KINDS = ['caption', 'oe', 'mcq', 'pope', 'mcq_text', 'pope_text'] as const;
+/** The understanding kinds asked without an image (the fact stated in the prompt). */
+const TEXT_ONLY_KINDS: readonly TextKind[] = ['mcq_text', 'pope_text'];
 export type TextKind = (typeof TEXT_KINDS)[number];
 /** The understanding kinds asked about an image. */
 export const IMAGE_KINDS = ['caption', 'oe', 'mcq', 'pope'] as const;
@@ -259,7 +265,7 @@ export class SftData {
     const q: Question =
       kind === 'oe'
         ? this.questions.oe(item.scene)
-        : kind === 'pope'
+        : kind === 'pope' || kind === 'pope_text'
           ? this.questions.pope(item.scene)
           : this.questions.mcq(item.scene);
     const textAnswer = q.type === 'MC' && this.mcAnswer === 'text';
@@ -274,15 +280,21 @@ export class SftData {
     const completion = this.completion(formatCompletion(think, textAnswer ? q.answerText : q.answer));
     const letterAt = q.type === 'MC' && !textAnswer ? this.letterIndex(completion) : undefined;
     const open = completion.indexOf(this.tok.tokenToId('<answer>') ?? -1);
-    const prompt =
+    const fact =
       kind === 'mcq_text'
-        ? this.tok.encode(textPrompt(`${mcFact(q.think)} .\n${q.problem}`), { bos: true })
-        : this.encodeImagePrompt(understandingPrompt(q.problem));
+        ? mcFact(q.think)
+        : kind === 'pope_text'
+          ? popeThink('colors', q.question, item.scene)
+          : null;
+    const prompt =
+      fact === null
+        ? this.encodeImagePrompt(understandingPrompt(q.problem))
+        : this.tok.encode(textPrompt(`${fact} .\n${q.problem}`), { bos: true });
     return {
       kind,
       prompt,
       completion,
-      image: kind === 'mcq_text' ? null : item.render,
+      image: fact === null ? item.render : null,
       letters: letterAt === undefined ? [] : [letterAt, open + 1],
       answerAt: open >= 0 ? open + 1 : undefined,
     };
@@ -296,7 +308,7 @@ export class SftData {
     const gen: GenRow[] = [];
     for (let i = 0; i < (mix.gen ?? 0); i++) gen.push(this.genRow());
     const text: TextRow[] = [];
-    for (let i = 0; i < (mix.mcq_text ?? 0); i++) text.push(this.textRow('mcq_text'));
+    for (const k of TEXT_ONLY_KINDS) for (let i = 0; i < (mix[k] ?? 0); i++) text.push(this.textRow(k));
     const kinds: TextKind[] = [];
     const left = IMAGE_KINDS.map((k) => mix[k] ?? 0);
     while (left.some((n) => n > 0))

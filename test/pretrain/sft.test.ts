@@ -154,3 +154,37 @@ test('budgets and the warm-up + cosine schedule', () => {
   assert.deepEqual(fired, [0.25, 0.6, 0.75]);
   assert.equal(every.due(0.95, true), true);
 });
+
+test('pope_text rows: the colours of the asked shape in the prompt, no image, the POPE completion whose yes / no the fact decides', () => {
+  const data = new SftData(tok, 16, { seed: 9, popeThink: 'match' });
+  const seen = { yes: 0, no: 0 };
+  for (let i = 0; i < 40; i++) {
+    const r = data.textRow('pope_text');
+    assert.equal(r.image, null);
+    assert.ok(!r.prompt.includes(tok.special.image), 'no image span');
+    const prompt = tok.decode(r.prompt);
+    const c = tok.decode(r.completion);
+    const q = /is there a (\w+) (\w+) in the image ?\?/.exec(prompt);
+    assert.ok(q, prompt);
+    const [, color, shape] = q;
+    // the fact: "the circle is red" / "the circles are red and blue" / "i see no circle"
+    const fact = new RegExp(`(the ${shape}s? (is|are) ([a-z ,]+)|i see no ${shape}) \\.`).exec(prompt);
+    assert.ok(fact, prompt);
+    const colors = fact[3] === undefined ? [] : fact[3].split(/ , | and /).map((s) => s.trim());
+    const answer = colors.includes(color!) ? 'yes' : 'no';
+    seen[answer]++;
+    const m = new RegExp(`<think> ${shape} : ([a-z ]+) = ${color} </think> <answer> (yes|no) </answer>`).exec(
+      c,
+    );
+    assert.ok(m, c);
+    assert.equal(m[2], answer, `${prompt} -> ${c}`);
+    assert.equal(m[1], colors.length === 0 ? 'no' : colors.join(' '));
+    assert.equal(tok.decode([r.completion[r.answerAt!]!]), answer);
+  }
+  assert.ok(seen.yes > 5 && seen.no > 5, JSON.stringify(seen));
+  const b = data.batch({ pope_text: 3, mcq_text: 2, pope: 3 });
+  assert.deepEqual(
+    b.text.map((r) => r.kind),
+    ['mcq_text', 'mcq_text', 'pope_text', 'pope_text', 'pope_text', 'pope', 'pope', 'pope'],
+  );
+});
