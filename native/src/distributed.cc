@@ -60,26 +60,31 @@ std::chrono::milliseconds TimeoutArg(const Napi::Value& v, const Group& g) {
   return std::chrono::milliseconds(ms);
 }
 
+// One line naming the op and the rank for a collective that failed with message `msg`. A timeout reads the same
+// whichever layer noticed it: c10d's wait (c10::Error) or Gloo's transport ("Timed out waiting ... for send").
+[[noreturn]] void ThrowCollectiveError(std::string msg, std::chrono::milliseconds timeout, const Group& g,
+                                       const char* op, bool fromGloo) {
+  auto nl = msg.find('\n');
+  if (nl != std::string::npos) msg = msg.substr(0, nl);
+  bool timedOut = msg.find("imed out") != std::string::npos || msg.find("imeout") != std::string::npos;
+  if (timedOut) {
+    throw std::runtime_error(std::string(op) + " timed out after " + std::to_string(timeout.count()) + " ms on " +
+                             Where(g) + ": another rank is dead, hung or far behind (" + msg + ")");
+  }
+  // Gloo's own errors other than a timeout: a peer closed its connection, it died
+  throw std::runtime_error(std::string(op) + " failed on " + Where(g) + ": " + msg +
+                           (fromGloo ? " (another rank died or left)" : ""));
+}
+
 // Waits for one collective; a timeout or a failure on the wire becomes one line naming the op and the rank.
 void Wait(const c10::intrusive_ptr<c10d::Work>& work, std::chrono::milliseconds timeout, const Group& g,
           const char* op) {
   try {
     work->wait(timeout);
   } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
-    auto nl = msg.find('\n');
-    if (nl != std::string::npos) msg = msg.substr(0, nl);
-    bool timedOut = msg.find("imed out") != std::string::npos || msg.find("imeout") != std::string::npos;
-    if (timedOut) {
-      throw std::runtime_error(std::string(op) + " timed out after " + std::to_string(timeout.count()) +
-                               " ms on " + Where(g) + ": another rank is dead, hung or far behind (" + msg +
-                               ")");
-    }
-    throw std::runtime_error(std::string(op) + " failed on " + Where(g) + ": " + msg);
+    ThrowCollectiveError(e.what_without_backtrace(), timeout, g, op, false);
   } catch (const std::exception& e) {
-    // Gloo's own errors (a peer closed its connection: it died)
-    throw std::runtime_error(std::string(op) + " failed on " + Where(g) + ": " + e.what() +
-                             " (another rank died or left)");
+    ThrowCollectiveError(e.what(), timeout, g, op, true);
   }
 }
 

@@ -188,7 +188,7 @@ export function launch(o: LaunchOptions): Promise<LaunchResult> {
           failure = { rank, code, signal, lastLine: lastLines.get(rank) ?? '' };
           // a timed-out collective: give the other healthy ranks time to time out too; the ranks still
           // running after that are the hung ones
-          timedOut = /timed out/.test(failure.lastLine);
+          timedOut = /timed out/i.test(failure.lastLine);
           if (timedOut) setTimeout(() => stopAll('SIGTERM'), hangGrace);
           else stopAll('SIGTERM');
         }

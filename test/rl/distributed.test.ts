@@ -194,7 +194,7 @@ async function runUntilStep(name: string, extraEnv: NodeJS.ProcessEnv) {
     existsSync(join(out, 'metrics.jsonl')) &&
     readFileSync(join(out, 'metrics.jsonl'), 'utf8').includes('"step":2')
   )) {
-    if (Date.now() - t0 > 60_000) throw new Error(`the run did not reach step 2: ${err}`);
+    if (Date.now() - t0 > 180_000) throw new Error(`the run did not reach step 2: ${err}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const ws = workers(child.pid!);
@@ -320,7 +320,7 @@ test('a killed launcher takes its workers with it, and --resume --nproc 2 ends b
   let ws: { pid: number; rank: number }[] = [];
   while (!existsSync(join(out, 'checkpoint-2', 'trainer_state.json'))) {
     if (ws.length < 2) ws = workers(child.pid!);
-    if (Date.now() - t0 > 60_000) throw new Error('no checkpoint-2');
+    if (Date.now() - t0 > 180_000) throw new Error('no checkpoint-2');
     await new Promise((r) => setTimeout(r, 20));
   }
   child.kill('SIGKILL');
