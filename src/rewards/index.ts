@@ -3,6 +3,7 @@
  *
  *   text ("mm2t")   format                 1 if the completion fully matches <think>...</think>\s*<answer>...</answer>
  *                   qa_accuracy            MCQ letter / open-ended answer vs the solution (routes on qa_type)
+ *                   think_match            bigram F1 of the think against the example's reference think (corl's)
  *   image ("t2i")   t2i_bid_cycle_reward   0.5 image side (1-LPIPS | SSIM | 1-RMSE) + 0.5 text side (SPICE | BERTScore)
  *                   t2i_ti_sim             TIM: token-level greedy cosine matching in the policy's hidden states
  *                   t2i_clip_sim           CLIP-style global cosine of the mean-pooled spans (a baseline)
@@ -19,6 +20,7 @@ import { formatReward } from './format.js';
 import { genevalReward } from './geneval-reward.js';
 import type { LpipsNet } from './lpips.js';
 import { RewardRegistry, type RewardSpec } from './registry.js';
+import { thinkMatchReward } from './think.js';
 import { timReward } from './tim.js';
 import { PAPER_REWARDS } from './names.js';
 import type { DetectOptions } from '../world/detect.js';
@@ -27,6 +29,7 @@ export * from './types.js';
 export * from './registry.js';
 export { formatReward } from './format.js';
 export { accuracyReward } from './accuracy.js';
+export { thinkMatchReward, thinkF1, thinkWords } from './think.js';
 export { imageSimilarity, imagesToTensor, rmse, ssim, type ImageSimilarityOptions } from './image-metrics.js';
 export {
   loadLpips,
@@ -63,6 +66,7 @@ export function createRewardRegistry(opts: RewardOptions = {}): RewardRegistry {
   return new RewardRegistry()
     .register(formatReward())
     .register(accuracyReward())
+    .register(thinkMatchReward())
     .register(
       cycleReward({
         lpips: opts.lpips,

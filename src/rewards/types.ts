@@ -41,6 +41,8 @@ export interface TextSample {
   qa_type?: string;
   /** The question text, with the options ("A. red") for MC: used to map option text to a letter. */
   qa_problem?: string;
+  /** The reference reasoning (the world's exact think text), for `think_match`; absent in most real data. */
+  qa_think?: string;
 }
 
 /** One generated image to score. */

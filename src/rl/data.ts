@@ -20,6 +20,8 @@ export interface RLExample {
   qaProblem: string;
   qaSolution: string;
   qaType: 'MC' | 'OE';
+  /** The reference reasoning, when the row has one (the `think_match` reward's reference). */
+  qaThink?: string;
   /** The world's structured spec of the prompt (for GenEval-style scoring; checked when the row is read). */
   spec: unknown;
   /** The prompt's GenEval category, when the row names it. */
@@ -55,6 +57,7 @@ export function loadExamples(file: string, opts: { requireQuestion?: boolean } =
       qaProblem: r.qa_problem ?? '',
       qaSolution: r.qa_solution ?? '',
       qaType: r.qa_type ?? 'OE',
+      ...(r.qa_think === undefined ? {} : { qaThink: r.qa_think }),
       spec: r.spec,
       category: r.category,
     };

@@ -121,6 +121,7 @@ function heldOutRows(
         qa_solution: chunk[k]!.qaSolution,
         qa_type: chunk[k]!.qaType,
         qa_problem: chunk[k]!.qaProblem,
+        qa_think: chunk[k]!.qaThink,
       }));
       acc.push(...rewards.score('text', [{ name: 'qa_accuracy' }], { samples: textSamples }).total);
       fmt.push(...rewards.score('text', [{ name: 'format' }], { samples: textSamples }).total);

@@ -670,7 +670,13 @@ function scoreRollout(
   if (answers) {
     const samples = answers.texts.map((completion, i) => {
       const e = examples[Math.floor(i / G)]!;
-      return { completion, qa_solution: e.qaSolution, qa_type: e.qaType, qa_problem: e.qaProblem };
+      return {
+        completion,
+        qa_solution: e.qaSolution,
+        qa_type: e.qaType,
+        qa_problem: e.qaProblem,
+        qa_think: e.qaThink,
+      };
     });
     const scored = gatherScored(
       run.rewards.score('text', specsOf(run.cfg.rewards.text), { samples }),

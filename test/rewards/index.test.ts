@@ -23,7 +23,7 @@ torch.setNumThreads(1);
 
 test('default registry: names and modalities', () => {
   const reg = createRewardRegistry();
-  assert.deepEqual(reg.names('text'), ['format', 'qa_accuracy']);
+  assert.deepEqual(reg.names('text'), ['format', 'qa_accuracy', 'think_match']);
   assert.deepEqual(reg.names('image'), ['t2i_bid_cycle_reward', 't2i_ti_sim', 't2i_clip_sim', 'geneval']);
 });
 
