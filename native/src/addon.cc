@@ -14,6 +14,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterRuntime(env, exports);
   RegisterDistributed(env, exports);
   RegisterCheckpoint(env, exports);
+  RegisterDecode(env, exports);
   return exports;
 }
 

@@ -68,5 +68,6 @@ void RegisterRandom(Napi::Env env, Napi::Object exports);
 void RegisterRuntime(Napi::Env env, Napi::Object exports);
 void RegisterDistributed(Napi::Env env, Napi::Object exports);
 void RegisterCheckpoint(Napi::Env env, Napi::Object exports);
+void RegisterDecode(Napi::Env env, Napi::Object exports);
 
 }  // namespace corl

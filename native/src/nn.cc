@@ -39,17 +39,16 @@ CORL_FN(LayerNorm) {
 
 // rmsNorm(x, weight|null, eps): x * rsqrt(mean(x^2, -1) + eps) * weight, computed in float32 for half inputs
 // (as Llama does) and cast back.
-CORL_FN(RmsNorm) {
-  const at::Tensor& x = Unwrap(info[0]);
-  auto w = OptTensor(info[1]);
-  double eps = Num(info[2]);
+// (Shared with native/src/decode.cc.)
+at::Tensor RmsNormOp(const at::Tensor& x, const c10::optional<at::Tensor>& w, double eps) {
   bool half = x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16;
   at::Tensor xf = half ? x.to(at::kFloat) : x;
   at::Tensor y = xf * at::rsqrt(xf.pow(2).mean({-1}, /*keepdim=*/true) + eps);
   if (half) y = y.to(x.scalar_type());
   if (w.has_value()) y = y * *w;
-  return Wrap(info.Env(), y);
+  return y;
 }
+CORL_FN(RmsNorm) { return Wrap(info.Env(), RmsNormOp(Unwrap(info[0]), OptTensor(info[1]), Num(info[2]))); }
 
 CORL_FN(Softmax) { return Wrap(info.Env(), at::softmax(Unwrap(info[0]), Int(info[1]))); }
 CORL_FN(LogSoftmax) { return Wrap(info.Env(), at::log_softmax(Unwrap(info[0]), Int(info[1]))); }

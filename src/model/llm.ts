@@ -116,10 +116,63 @@ class LlamaDecoderLayer extends nn.Module {
     layer: number,
     cache?: KVCache,
   ): Tensor {
+    if (cache && x.size(1) === 1 && !torch.isGradEnabled() && this.plain(x)) {
+      return this.decodeStep(x, rope, blocked, layer, cache);
+    }
     return torch.tidy(() => {
       const h = x.add(this.self_attn.forward(this.input_layernorm.forward(x), rope, blocked, layer, cache));
       return h.add(this.mlp.forward(this.post_attention_layernorm.forward(h)));
     });
+  }
+
+  /**
+   * Every linear without bias or adapter (LoRA), of x's dtype, and one eps for both norms: then the fused
+   * decode step computes what forward does.
+   */
+  private plain(x: Tensor): boolean {
+    const a = this.self_attn;
+    const m = this.mlp;
+    return (
+      this.input_layernorm.eps === this.post_attention_layernorm.eps &&
+      [a.q_proj, a.k_proj, a.v_proj, a.o_proj, m.gate_proj, m.up_proj, m.down_proj].every(
+        (l) => l.bias === null && l.adapter === null && l.weight.dtype === x.dtype,
+      )
+    );
+  }
+
+  /**
+   * One new token per row with a KV cache, under noGrad: forward's ops in one native call
+   * (torch.F.llamaDecodeLayer, bit-identical), which saves the per-op crossings that dominate decoding a small
+   * model (docs/distributed.md, "Sampling").
+   */
+  private decodeStep(
+    x: Tensor,
+    rope: { cos: Tensor; sin: Tensor },
+    blocked: Tensor,
+    layer: number,
+    cache: KVCache,
+  ): Tensor {
+    const a = this.self_attn;
+    const m = this.mlp;
+    const spec = { B: x.size(0), H: a.kvHeads, D: a.headDim, dtype: x.dtype, device: x.device };
+    const { kBuf, vBuf, at } = cache.slot(layer, spec, 1);
+    const y = F.llamaDecodeLayer(
+      x,
+      {
+        inputNorm: this.input_layernorm.weight,
+        q: a.q_proj.weight,
+        k: a.k_proj.weight,
+        v: a.v_proj.weight,
+        o: a.o_proj.weight,
+        postNorm: this.post_attention_layernorm.weight,
+        gate: m.gate_proj.weight,
+        up: m.up_proj.weight,
+        down: m.down_proj.weight,
+      },
+      { eps: this.input_layernorm.eps, heads: a.heads, kvHeads: a.kvHeads, ...rope, blocked, kBuf, vBuf, at },
+    );
+    cache.advance(layer, 1);
+    return y;
   }
 }
 

@@ -108,6 +108,58 @@ export function scaledDotProductAttention(
   // [B, H, S, 1] x [B, H, S, Dh] summed over S
   return product ? probs.transpose(-2, -1).mul(v).sum(-2, true) : probs.matmul(v);
 }
+/** The weights of one Llama decoder layer, in the order `llamaDecodeLayer` takes them. */
+export interface LlamaLayerWeights {
+  inputNorm: Tensor;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  o: Tensor;
+  postNorm: Tensor;
+  gate: Tensor;
+  up: Tensor;
+  down: Tensor;
+}
+
+/**
+ * One Llama decoder layer for one new token per row, in one native call (native/src/decode.cc): the same ops
+ * in the same order as src/model/llm.ts, so bit-identical to it. Writes the token's key and value at position
+ * `at` of the cache buffers `kBuf` / `vBuf` [B, kvHeads, capacity, headDim] (the caller has made room) and
+ * returns the layer's output [B, 1, D]. Inference only (under noGrad); linears without bias or adapters.
+ */
+export function llamaDecodeLayer(
+  x: Tensor,
+  w: LlamaLayerWeights,
+  o: {
+    eps: number;
+    heads: number;
+    kvHeads: number;
+    cos: Tensor;
+    sin: Tensor;
+    blocked: Tensor;
+    kBuf: Tensor;
+    vBuf: Tensor;
+    at: number;
+  },
+): Tensor {
+  const weights = [w.inputNorm, w.q, w.k, w.v, w.o, w.postNorm, w.gate, w.up, w.down].map((t) => t.handle);
+  return new Tensor(
+    native.llamaDecodeLayer(
+      x.handle,
+      weights,
+      o.eps,
+      o.heads,
+      o.kvHeads,
+      o.cos.handle,
+      o.sin.handle,
+      o.blocked.handle,
+      o.kBuf.handle,
+      o.vBuf.handle,
+      o.at,
+      DECODE_PRODUCT_MAX_ELEMENTS,
+    ),
+  );
+}
 export function softmax(x: Tensor, dim: number): Tensor {
   return x.softmax(dim);
 }

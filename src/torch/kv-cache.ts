@@ -15,6 +15,16 @@
 import { empty } from './creation.js';
 import { tidy } from './scope.js';
 import type { Tensor } from './tensor.js';
+import type { DType } from './dtype.js';
+
+/** A layer's keys (and values): [B, H, *, D] of `dtype` on `device`. */
+export interface BufferSpec {
+  B: number;
+  H: number;
+  D: number;
+  dtype: DType;
+  device: string;
+}
 
 interface Layer {
   k: Tensor; // [B, kvHeads, capacity, headDim]
@@ -35,9 +45,8 @@ export class KVCache {
 
   /** Appends new keys/values [B, kvHeads, T, headDim] to `layer`; returns views of the full cached k and v. */
   append(layer: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
-    const T = k.size(2);
-    let l = this.layers[layer];
-    if (!l || l.length + T > l.k.size(2)) l = this.layers[layer] = this.grow(l, k, v, T);
+    const [B, H, T, D] = k.shape as [number, number, number, number];
+    const l = this.reserve(layer, { B, H, D, dtype: k.dtype, device: k.device }, T);
     const at = l.length;
     tidy(() => {
       l.k.narrow(2, at, T).copy_(k);
@@ -47,15 +56,37 @@ export class KVCache {
     return { k: l.k.narrow(2, 0, l.length), v: l.v.narrow(2, 0, l.length) };
   }
 
+  /**
+   * For a step that writes the buffers itself (src/torch/functional.ts llamaDecodeLayer): `layer`'s buffers
+   * [B, H, capacity, D] with room for `T` more positions, and `at`, where the new positions go.
+   * `advance(layer, T)` then counts them in.
+   */
+  slot(layer: number, spec: BufferSpec, T: number): { kBuf: Tensor; vBuf: Tensor; at: number } {
+    const l = this.reserve(layer, spec, T);
+    return { kBuf: l.k, vBuf: l.v, at: l.length };
+  }
+
+  /** Counts `T` positions written into `layer`'s buffers after `slot`. */
+  advance(layer: number, T: number): void {
+    const l = this.layers[layer];
+    if (!l || l.length + T > l.k.size(2))
+      throw new Error(`KVCache.advance: layer ${layer} has no room reserved`);
+    l.length += T;
+  }
+
+  /** The layer, grown when it has no room for `T` more positions. */
+  private reserve(layer: number, spec: BufferSpec, T: number): Layer {
+    const l = this.layers[layer];
+    if (l && l.length + T <= l.k.size(2)) return l;
+    return (this.layers[layer] = this.grow(l, spec, T));
+  }
+
   /** A buffer with room for `T` more positions: the first one, or the old one's contents in one twice as long. */
-  private grow(old: Layer | undefined, k: Tensor, v: Tensor, T: number): Layer {
+  private grow(old: Layer | undefined, s: BufferSpec, T: number): Layer {
     const length = old?.length ?? 0;
     const capacity = Math.max(this.capacity, length + T, 2 * (old?.k.size(2) ?? 0));
-    const buffer = (like: Tensor) => {
-      const [B, H, , D] = like.shape as [number, number, number, number];
-      return empty([B, H, capacity, D], { dtype: like.dtype, device: like.device }).keep();
-    };
-    const next: Layer = { k: buffer(k), v: buffer(v), length };
+    const buffer = () => empty([s.B, s.H, capacity, s.D], { dtype: s.dtype, device: s.device }).keep();
+    const next: Layer = { k: buffer(), v: buffer(), length };
     if (old) {
       tidy(() => {
         next.k.narrow(2, 0, length).copy_(old.k.narrow(2, 0, length));
