@@ -10,6 +10,7 @@ import { UserError } from '../util/errors.js';
 import { generationPrompt, understandingPrompt } from '../model/templates.js';
 import { expandImageTokens } from '../model/inputs.js';
 import type { ULMTokenizer } from '../model/tokenizer.js';
+import type { TextSample } from '../rewards/types.js';
 
 export interface RLExample {
   id: string;
@@ -62,6 +63,17 @@ export function loadExamples(file: string, opts: { requireQuestion?: boolean } =
       category: r.category,
     };
   });
+}
+
+/** An answer to an example's question as the text rewards score it (ULM-R1's field names). */
+export function answerSample(completion: string, e: RLExample): TextSample {
+  return {
+    completion,
+    qa_solution: e.qaSolution,
+    qa_type: e.qaType,
+    qa_problem: e.qaProblem,
+    qa_think: e.qaThink,
+  };
 }
 
 /** The image an example's question is about (loadExamples refuses a question row without one). */

@@ -7,7 +7,7 @@ import * as torch from '../torch/index.js';
 import * as dist from '../torch/distributed.js';
 import { specsOf, type RewardRegistry } from '../rewards/index.js';
 import type { TrainConfig } from './config.js';
-import type { RLExample } from './data.js';
+import { answerSample, type RLExample } from './data.js';
 import {
   recaption,
   rolloutAnswers,
@@ -116,13 +116,7 @@ function heldOutRows(
       genReward.push(...rewards.score('image', imageSpecs, { samples, hidden }).total);
       geneval.push(...rewards.score('image', [{ name: 'geneval' }], { samples }).total);
       const ans = rolloutAnswers(policy, chunk, 1, { ...s, textTemperature: 0 }, gen);
-      const textSamples = ans.texts.map((completion, k) => ({
-        completion,
-        qa_solution: chunk[k]!.qaSolution,
-        qa_type: chunk[k]!.qaType,
-        qa_problem: chunk[k]!.qaProblem,
-        qa_think: chunk[k]!.qaThink,
-      }));
+      const textSamples = ans.texts.map((completion, k) => answerSample(completion, chunk[k]!));
       acc.push(...rewards.score('text', [{ name: 'qa_accuracy' }], { samples: textSamples }).total);
       fmt.push(...rewards.score('text', [{ name: 'format' }], { samples: textSamples }).total);
     });

@@ -36,7 +36,14 @@ import {
 import { UserError } from '../util/errors.js';
 import { Rng, deriveSeed } from '../world/rng.js';
 import type { TrainConfig } from './config.js';
-import { BatchStream, loadExamples, withinPromptLength, type PromptMeasure, type RLExample } from './data.js';
+import {
+  BatchStream,
+  answerSample,
+  loadExamples,
+  withinPromptLength,
+  type PromptMeasure,
+  type RLExample,
+} from './data.js';
 import {
   groupAdvantages,
   jointAdvantages,
@@ -668,16 +675,9 @@ function scoreRollout(
     );
   }
   if (answers) {
-    const samples = answers.texts.map((completion, i) => {
-      const e = examples[Math.floor(i / G)]!;
-      return {
-        completion,
-        qa_solution: e.qaSolution,
-        qa_type: e.qaType,
-        qa_problem: e.qaProblem,
-        qa_think: e.qaThink,
-      };
-    });
+    const samples = answers.texts.map((completion, i) =>
+      answerSample(completion, examples[Math.floor(i / G)]!),
+    );
     const scored = gatherScored(
       run.rewards.score('text', specsOf(run.cfg.rewards.text), { samples }),
       run.world,

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildDataset } from '../../src/world/dataset.js';
-import { loadExamples, questionImage } from '../../src/rl/data.js';
+import { answerSample, loadExamples, questionImage } from '../../src/rl/data.js';
 import { jpegBytes, quadrants } from '../helpers/images.js';
 import { UserError } from '../../src/util/errors.js';
 
@@ -123,6 +123,30 @@ test('real data: rows without a scene, JPEG images of any size, prompt-only rows
       (err: unknown) =>
         err instanceof UserError && /row 1 has a question but no real_image/.test(err.message),
     );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('answerSample: an answer with the row’s solution, type, problem and reference think', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'corl-rl-data-'));
+  try {
+    buildDataset({ out: dir, seed: 3, train: 2, test: 1 });
+    const train = path.join(dir, 'train.jsonl');
+    const row = JSON.parse(fs.readFileSync(train, 'utf8').split('\n')[0]!);
+    const [e] = loadExamples(train);
+    assert.deepEqual(answerSample('<think>x</think><answer>A</answer>', e!), {
+      completion: '<think>x</think><answer>A</answer>',
+      qa_solution: row.qa_solution,
+      qa_type: row.qa_type,
+      qa_problem: row.qa_problem,
+      qa_think: row.qa_think,
+    });
+    assert.equal(typeof row.qa_think, 'string');
+    // a row without a reference think gives a sample without one (think_match: NaN, "cannot score")
+    const bare = path.join(dir, 'bare.jsonl');
+    fs.writeFileSync(bare, `${JSON.stringify({ ...row, qa_think: undefined })}\n`);
+    assert.equal(answerSample('', loadExamples(bare)[0]!).qa_think, undefined);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
