@@ -132,10 +132,11 @@ class LlamaDecoderLayer extends nn.Module {
   private plain(x: Tensor): boolean {
     const a = this.self_attn;
     const m = this.mlp;
+    const dtype = x.dtype; // a native call: read once
     return (
       this.input_layernorm.eps === this.post_attention_layernorm.eps &&
       [a.q_proj, a.k_proj, a.v_proj, a.o_proj, m.gate_proj, m.up_proj, m.down_proj].every(
-        (l) => l.bias === null && l.adapter === null && l.weight.dtype === x.dtype,
+        (l) => l.bias === null && l.adapter === null && l.weight.dtype === dtype,
       )
     );
   }
