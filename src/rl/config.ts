@@ -246,8 +246,8 @@ export const TrainConfigSchema = z
     /**
      * Reward functions and weights per modality (names of src/rewards: image t2i_bid_cycle_reward, t2i_ti_sim,
      * t2i_clip_sim, geneval; text qa_accuracy, format, think_match); a modality's reward is the weighted sum.
-     * Mapping {image, text} of name -> weight >= 0. Default: DEFAULT_REWARDS (above). Paper: the same (stage 1); the
-     * stage-2 branches: cycle + TIM, MCQ accuracy + format, OE accuracy + format.
+     * Mapping {image, text} of name -> weight >= 0. Default: DEFAULT_REWARDS (above). Paper: the same (stage
+     * 1); the stage-2 branches: cycle + TIM, MCQ accuracy + format, OE accuracy + format.
      */
     rewards: z
       .object({
