@@ -10,7 +10,7 @@ import { UserError } from '../util/errors.js';
 import { generationPrompt, understandingPrompt } from '../model/templates.js';
 import { expandImageTokens } from '../model/inputs.js';
 import type { ULMTokenizer } from '../model/tokenizer.js';
-import type { TextSample } from '../rewards/types.js';
+import type { ImageSample, TextSample } from '../rewards/types.js';
 
 export interface RLExample {
   id: string;
@@ -74,6 +74,11 @@ export function answerSample(completion: string, e: RLExample): TextSample {
     qa_problem: e.qaProblem,
     qa_think: e.qaThink,
   };
+}
+
+/** An image drawn for an example's prompt as the image rewards score it; `recaption` as ImageSample's. */
+export function imageSample(image: RgbImage, e: RLExample, recaption?: string): ImageSample {
+  return { image, prompt: e.prompt, realImage: e.realImage, recaption, spec: e.spec };
 }
 
 /** The image an example's question is about (loadExamples refuses a question row without one). */

@@ -7,7 +7,7 @@ import * as torch from '../torch/index.js';
 import * as dist from '../torch/distributed.js';
 import { specsOf, type RewardRegistry } from '../rewards/index.js';
 import type { TrainConfig } from './config.js';
-import { answerSample, type RLExample } from './data.js';
+import { answerSample, imageSample, type RLExample } from './data.js';
 import {
   recaption,
   rolloutAnswers,
@@ -106,13 +106,7 @@ function heldOutRows(
         img.images,
         chunk.map((e) => e.prompt),
       );
-      const samples = img.images.map((image, k) => ({
-        image,
-        prompt: chunk[k]!.prompt,
-        realImage: chunk[k]!.realImage,
-        recaption: recaps[k],
-        spec: chunk[k]!.spec,
-      }));
+      const samples = img.images.map((image, k) => imageSample(image, chunk[k]!, recaps[k]));
       genReward.push(...rewards.score('image', imageSpecs, { samples, hidden }).total);
       geneval.push(...rewards.score('image', [{ name: 'geneval' }], { samples }).total);
       const ans = rolloutAnswers(policy, chunk, 1, { ...s, textTemperature: 0 }, gen);

@@ -39,6 +39,7 @@ import type { TrainConfig } from './config.js';
 import {
   BatchStream,
   answerSample,
+  imageSample,
   loadExamples,
   withinPromptLength,
   type PromptMeasure,
@@ -656,13 +657,9 @@ function scoreRollout(
       : [];
     const needHidden = fns.includes('t2i_ti_sim') || fns.includes('t2i_clip_sim');
     const hidden = needHidden ? timHidden(run.policy, images.images, prompts) : undefined;
-    const samples = images.images.map((image, i) => ({
-      image,
-      prompt: prompts[i]!,
-      realImage: examples[Math.floor(i / G)]!.realImage,
-      recaption: recaps[i],
-      spec: examples[Math.floor(i / G)]!.spec,
-    }));
+    const samples = images.images.map((image, i) =>
+      imageSample(image, examples[Math.floor(i / G)]!, recaps[i]),
+    );
     const scored = gatherScored(
       run.rewards.score('image', specsOf(run.cfg.rewards.image), { samples, hidden }),
       run.world,
