@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Data-parallel benchmark: the default stage-1 GRPO step (configs/world/stage1.yaml: 4 prompts x 8 images and
-// answers) in one process against `corl train --nproc 2` on the same machine, same global batch. Runs are
+// answers), or another stage's (--config, e.g. configs/world/stage2-gen.yaml), in one process against
+// `corl train --nproc 2` on the same machine, same global batch. Runs are
 // interleaved (1 process, 2 ranks, 1 process, ...); each reports the median of its steps after the first.
 // Prints one JSON line per run, then a summary: ranks-2 / 1-process time ratios.
-//   node scripts/bench-distributed.mjs --model DIR --data FILE [--steps 8] [--rounds 3] [--nproc 2]
+//   node scripts/bench-distributed.mjs --model DIR --data FILE [--config F] [--steps 8] [--rounds 3] [--nproc 2]
 // The model is a world-tiny base (corl pretrain all) and the data a ShapesWorld train.jsonl (corl world build).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,9 +22,10 @@ const data = arg('data');
 const steps = Number(arg('steps', '8'));
 const rounds = Number(arg('rounds', '3'));
 const nproc = Number(arg('nproc', '2'));
+const config = arg('config', join(root, 'configs', 'world', 'stage1.yaml'));
 if (!model || !data) {
   console.error(
-    'usage: node scripts/bench-distributed.mjs --model DIR --data FILE [--steps 8] [--rounds 3] [--nproc 2]',
+    'usage: node scripts/bench-distributed.mjs --model DIR --data FILE [--config F] [--steps 8] [--rounds 3] [--nproc 2]',
   );
   process.exit(2);
 }
@@ -48,7 +50,7 @@ function runOnce(s) {
     join(root, 'bin', 'corl.js'),
     'train',
     '--config',
-    join(root, 'configs', 'world', 'stage1.yaml'),
+    config,
     '--set',
     `model=${model}`,
     '--set',
