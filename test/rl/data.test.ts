@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildDataset } from '../../src/world/dataset.js';
-import { answerSample, imageSample, loadExamples, questionImage } from '../../src/rl/data.js';
+import { answerSample, imageSample, loadExamples, questionImage, type RLExample } from '../../src/rl/data.js';
 import { jpegBytes, quadrants } from '../helpers/images.js';
 import { UserError } from '../../src/util/errors.js';
 
@@ -128,14 +128,21 @@ test('real data: rows without a scene, JPEG images of any size, prompt-only rows
   }
 });
 
-test('answerSample: an answer with the row’s solution, type, problem and reference think', () => {
+/** A two-row world's first train row, raw and as loaded, in a temporary folder removed afterwards. */
+function withFirstRow(fn: (row: Record<string, unknown>, e: RLExample, dir: string) => void): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'corl-rl-data-'));
   try {
     buildDataset({ out: dir, seed: 3, train: 2, test: 1 });
     const train = path.join(dir, 'train.jsonl');
-    const row = JSON.parse(fs.readFileSync(train, 'utf8').split('\n')[0]!);
-    const [e] = loadExamples(train);
-    assert.deepEqual(answerSample('<think>x</think><answer>A</answer>', e!), {
+    fn(JSON.parse(fs.readFileSync(train, 'utf8').split('\n')[0]!), loadExamples(train)[0]!, dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('answerSample: an answer with the row’s solution, type, problem and reference think', () =>
+  withFirstRow((row, e, dir) => {
+    assert.deepEqual(answerSample('<think>x</think><answer>A</answer>', e), {
       completion: '<think>x</think><answer>A</answer>',
       qa_solution: row.qa_solution,
       qa_type: row.qa_type,
@@ -147,33 +154,22 @@ test('answerSample: an answer with the row’s solution, type, problem and refer
     const bare = path.join(dir, 'bare.jsonl');
     fs.writeFileSync(bare, `${JSON.stringify({ ...row, qa_think: undefined })}\n`);
     assert.equal(answerSample('', loadExamples(bare)[0]!).qa_think, undefined);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('imageSample: a drawn image with the row’s prompt, real image, spec and the given re-caption', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'corl-rl-data-'));
-  try {
-    buildDataset({ out: dir, seed: 3, train: 2, test: 1 });
-    const train = path.join(dir, 'train.jsonl');
-    const row = JSON.parse(fs.readFileSync(train, 'utf8').split('\n')[0]!);
-    const [e] = loadExamples(train);
+test('imageSample: a drawn image with the row’s prompt, real image, spec and the given re-caption', () =>
+  withFirstRow((row, e) => {
     const drawn = quadrants(8);
-    const s = imageSample(drawn, e!, 'a red circle');
+    const s = imageSample(drawn, e, 'a red circle');
     assert.equal(s.image, drawn);
     assert.equal(s.prompt, row.prompt);
-    assert.equal(s.realImage, e!.realImage);
+    assert.equal(s.realImage, e.realImage);
     assert.ok(s.realImage !== undefined);
     assert.deepEqual(s.spec, row.spec);
     assert.ok(s.spec !== undefined);
     assert.equal(s.recaption, 'a red circle');
     assert.equal(
-      imageSample(drawn, e!).recaption,
+      imageSample(drawn, e).recaption,
       undefined,
       'no re-caption: the cycle reward’s text side is NaN',
     );
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
