@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Data-parallel benchmark: the default stage-1 GRPO step (configs/world/stage1.yaml: 4 prompts x 8 images and
 // answers), or another stage's (--config, e.g. configs/world/stage2-gen.yaml), in one process against
-// `corl train --nproc 2` on the same machine, same global batch. Runs are
-// interleaved (1 process, 2 ranks, 1 process, ...); each reports the median of its steps after the first.
-// Prints one JSON line per run, then a summary: ranks-2 / 1-process time ratios.
-//   node scripts/bench-distributed.mjs --model DIR --data FILE [--config F] [--steps 8] [--rounds 3] [--nproc 2]
+// `corl train --nproc 2` on the same machine, same global batch. Runs are interleaved (1 process, 2 ranks,
+// 1 process, ...); each reports the median of its steps after the first. Prints one JSON line per run, then a
+// summary: ranks-2 / 1-process time ratios.
+//   node scripts/bench-distributed.mjs --model DIR --data FILE [--config F] [--steps 8] [--rounds 3]
+//     [--nproc 2]
 // The model is a world-tiny base (corl pretrain all) and the data a ShapesWorld train.jsonl (corl world build).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
