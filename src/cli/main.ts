@@ -6,7 +6,6 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../util/errors.js';
-import { registerCommands } from './commands.js';
 
 const program = new Command();
 program
@@ -16,9 +15,11 @@ program
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(str) });
 
-registerCommands(program);
-
 try {
+  // Imported here, not at the top: loading the commands loads the libtorch addon, and an addon that is not
+  // built yet is a user's mistake like any other (one line, exit 2), not a stack trace.
+  const { registerCommands } = await import('./commands.js');
+  registerCommands(program);
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {

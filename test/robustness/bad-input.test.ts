@@ -153,3 +153,12 @@ test('a device this build or machine lacks is refused in one line before any wor
   userMistake(ask('--device', 'cuda:7'), noCuda);
   assert.ok(!fs.existsSync(out) && !fs.existsSync(path.join(dir, 'device.png')), 'nothing written');
 });
+
+test('an addon that is not built yet is one line naming the command that builds it, for every command', () => {
+  const env = { CORL_ADDON: path.join(dir, 'no-such-addon.node') };
+  for (const args of [['--help'], ['pipeline', '--help'], gen()]) {
+    userMistake(args, /the libtorch addon is not built .*no-such-addon\.node.*run "npm run build:native"/, {
+      env,
+    });
+  }
+});

@@ -18,7 +18,11 @@ export function corl(
 }
 
 /** The command ends in one line on stderr matching `re`, exit code 2, no stack trace. */
-export function userMistake(args: string[], re: RegExp, opts: { cwd?: string } = {}): string {
+export function userMistake(
+  args: string[],
+  re: RegExp,
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): string {
   const r = corl(args, opts);
   const what = `corl ${args.join(' ')}`;
   assert.equal(r.status, 2, `${what}: exit ${r.status}\n${r.stderr}`);
