@@ -41,18 +41,11 @@ import { Rng, deriveSeed } from '../world/rng.js';
 import { SceneStream, type SceneItem, type Split } from '../world/dataset.js';
 import { CAPTION_QUESTION, OPTION_LETTERS, formatCompletion } from '../world/templates.js';
 
-export const ROW_KINDS = ['gen', 'caption', 'oe', 'mcq', 'pope', 'mcq_text', 'pope_text'] as const;
-export type RowKind = (typeof ROW_KINDS)[number];
-/** The understanding (text-output) kinds. */
-export const TEXT_KINDS = ['caption', 'oe', 'mcq', 'pope', 'mcq_text', 'pope_text'] as const;
+import { IMAGE_KINDS, type Mix, type TextKind } from './row-kinds.js';
+
+export { IMAGE_KINDS, ROW_KINDS, TEXT_KINDS, type Mix, type RowKind, type TextKind } from './row-kinds.js';
 /** The understanding kinds asked without an image (the fact stated in the prompt). */
 const TEXT_ONLY_KINDS: readonly TextKind[] = ['mcq_text', 'pope_text'];
-export type TextKind = (typeof TEXT_KINDS)[number];
-/** The understanding kinds asked about an image. */
-export const IMAGE_KINDS = ['caption', 'oe', 'mcq', 'pope'] as const;
-
-/** Rows of each kind in one batch. */
-export type Mix = Partial<Record<RowKind, number>>;
 
 /** A scene of the world with its render. */
 export interface WorldItem extends SceneItem {

@@ -18,7 +18,8 @@ import { UserError } from '../util/errors.js';
 import { parseConfig, presetConfig, type ULMConfig } from '../model/config.js';
 import type { EvalOptions } from '../eval/evaluate.js';
 import type { Phase } from './sft.js';
-import { ROW_KINDS, type McAnswer, type PopeThink, type PositionThink } from './data.js';
+import type { McAnswer, PopeThink, PositionThink } from './data.js';
+import { ROW_KINDS } from './row-kinds.js';
 
 export interface PretrainPreset {
   name: string;

@@ -154,11 +154,15 @@ test('a device this build or machine lacks is refused in one line before any wor
   assert.ok(!fs.existsSync(out) && !fs.existsSync(path.join(dir, 'device.png')), 'nothing written');
 });
 
-test('an addon that is not built yet is one line naming the command that builds it, for every command', () => {
+test('without the addon built, help and option checks still work, and a command that needs it is one line', () => {
   const env = { CORL_ADDON: path.join(dir, 'no-such-addon.node') };
-  for (const args of [['--help'], ['pipeline', '--help'], gen()]) {
-    userMistake(args, /the libtorch addon is not built .*no-such-addon\.node.*run "npm run build:native"/, {
-      env,
-    });
+  for (const args of [['--help'], ['pipeline', '--help'], ['pretrain', 'all', '--help']]) {
+    const r = corl(args, { env });
+    assert.equal(r.status, 0, `corl ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, /Usage: corl/);
   }
+  userMistake(['pretrain', 'vq', '--out', path.join(dir, 'v'), '--steps', '2.5'], /is invalid/, { env });
+  userMistake(gen(), /the libtorch addon is not built .*no-such-addon\.node.*run "npm run build:native"/, {
+    env,
+  });
 });
