@@ -3,7 +3,9 @@
 // answers), or another stage's (--config, e.g. configs/world/stage2-gen.yaml), in one process against
 // `corl train --nproc 2` on the same machine, same global batch. Runs are interleaved (1 process, 2 ranks,
 // 1 process, ...); each reports the median of its steps after the first. Prints one JSON line per run, then a
-// summary: ranks-2 / 1-process time ratios.
+// summary: ranks-2 / 1-process time ratios, best against best over all rounds, and paired round by round (the
+// ranks' run against the faster one-process setting of the same round; their median is the figure that a
+// machine whose speed drifts between rounds moves least).
 //   node scripts/bench-distributed.mjs --model DIR --data FILE [--config F] [--steps 8] [--rounds 3]
 //     [--nproc 2]
 // The model is a world-tiny base (corl pretrain all) and the data a ShapesWorld train.jsonl (corl world build).
@@ -104,6 +106,7 @@ for (let round = 0; round < rounds; round++)
   });
 const best = (i) => Math.min(...results[i].map((r) => r.step_s));
 const single = Math.min(best(0), best(1));
+const roundRatios = results[2].map((r, k) => r.step_s / Math.min(results[0][k].step_s, results[1][k].step_s));
 const summary = {
   cores: availableParallelism(),
   steps_per_run: steps,
@@ -113,5 +116,7 @@ const summary = {
   ranks: nproc,
   ranks_step_s: Number(best(2).toFixed(3)),
   ratio: Number((best(2) / single).toFixed(3)),
+  round_ratios: roundRatios.map((r) => Number(r.toFixed(3))),
+  median_round_ratio: Number(median(roundRatios).toFixed(3)),
 };
 console.log(JSON.stringify({ summary }));
