@@ -4,7 +4,8 @@
  * DIR/logs/<stage>.log, and is recorded in DIR/pipeline.json when it finishes; a rerun skips finished stages,
  * so an interrupted pipeline resumes from its last finished stage.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,6 +124,26 @@ export class StageRunner {
   }
 }
 
+/** The stages running now, in every runner of this process. */
+const running = new Set<ChildProcess>();
+let forwarding = false;
+
+/**
+ * A signal that ends corl (SIGINT, SIGTERM, SIGHUP: Ctrl-C, `kill`, a closed terminal or a scheduler's
+ * timeout) is passed on to the running stages before corl exits, so no stage outlives its pipeline and goes on
+ * writing into a folder that a rerun would resume into.
+ */
+function forwardSignals(): void {
+  if (forwarding) return;
+  forwarding = true;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      for (const child of running) child.kill(signal);
+      process.exit(128 + constants.signals[signal]);
+    });
+  }
+}
+
 /** A stage's result line: a JSON object printed on one line (other output lines are not). */
 function jsonLine(line: string): unknown {
   const t = line.trim();
@@ -152,6 +173,8 @@ function runCli(
       env: { ...process.env, ...env, CORL_PROGRESS: 'json' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    forwardSignals();
+    running.add(child);
     let errBuf = '';
     const logged = new Map<string, number>();
     const stderrLine = (line: string) => {
@@ -180,8 +203,12 @@ function runCli(
       errBuf = lines.pop() ?? '';
       lines.forEach(stderrLine);
     });
-    child.on('error', reject);
+    child.on('error', (e) => {
+      running.delete(child);
+      reject(e);
+    });
     child.on('close', (code) => {
+      running.delete(child);
       last = jsonLine(buf) ?? last;
       if (errBuf !== '') stderrLine(errBuf);
       log.end(() => resolve({ code: code ?? 1, lastJson: last }));

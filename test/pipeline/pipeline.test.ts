@@ -1,16 +1,42 @@
 /**
- * `corl pipeline --preset world-micro` end to end: killed after stage 1, then rerun with the same folder, it
- * resumes after the last finished stage and writes a report whose main table has every stage, and whose
+ * `corl pipeline --preset world-micro` end to end: killed after stage 1 (its running stages with it), then
+ * rerun with the same folder, it resumes after the last finished stage and writes a report whose main table has every stage, and whose
  * training curves carry the held-out evaluations of the runs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const CLI = join(import.meta.dirname, '..', '..', 'bin', 'corl.js');
+
+/** The processes whose parent is `pid` (Linux /proc). */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((e) => {
+      try {
+        // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after its last ')'
+        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false; // exited meanwhile
+      }
+    })
+    .map(Number);
+}
+
+/** Whether process `pid` still runs (a zombie, exited but not yet reaped, counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 interface State {
   stages: Record<string, { status: string }>;
@@ -22,9 +48,8 @@ test('the micro pipeline resumes after an interruption and reports every stage',
   const state = () =>
     existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as State) : { stages: {} };
 
-  // plain mode (stderr is a pipe): each running stage's progress as periodic lines
-  // its own process group, killed whole below, as a closed terminal or a scheduler kills a job (killing the
-  // parent alone would leave a stage running on, and the resumed run would meet it at the run folder's lock)
+  // plain mode (stderr is a pipe): each running stage's progress as periodic lines; its own process group,
+  // so that whatever is left of it can be cleaned up below
   const child = spawn(process.execPath, [CLI, 'pipeline', '--preset', 'world-micro', '--out', out], {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
@@ -32,11 +57,28 @@ test('the micro pipeline resumes after an interruption and reports every stage',
   let plain = '';
   child.stderr.on('data', (d: Buffer) => (plain += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  while (state().stages['stage1']?.status !== 'done' && child.exitCode === null) {
+  let stages: number[] = [];
+  while (child.exitCode === null) {
+    stages = childrenOf(child.pid!);
+    if (state().stages['stage1']?.status === 'done' && stages.length > 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  process.kill(-child.pid!, 'SIGKILL');
-  await exited;
+  // killed as `kill`, a closed terminal or a scheduler's timeout kills a job: the signal reaches corl alone,
+  // which passes it on to its running stages (stage 2's) and exits as the signal would
+  child.kill('SIGTERM');
+  try {
+    assert.equal(await exited, 143, 'exit code 128 + SIGTERM');
+    assert.ok(stages.length > 0, 'a stage was running when corl was killed');
+    const deadline = Date.now() + 20_000;
+    while (stages.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(stages.filter(alive), [], 'no stage outlives its pipeline');
+  } finally {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // the group is gone: nothing was left
+    }
+  }
   assert.equal(state().stages['stage1']?.status, 'done', 'stage 1 finished before the kill');
   assert.ok(!existsSync(join(out, 'report.json')), 'killed before the report');
   assert.match(
