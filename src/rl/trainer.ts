@@ -144,7 +144,7 @@ export function train(
   const t0 = Date.now();
   torch.applyDefaultThreads();
   // data parallel when launched with torchrun's variables (corl train --nproc N, corl launch, torchrun)
-  const joined = joinWorld();
+  const joined = dist.joinLaunchedGroup();
   const world: World | null = joined && { rank: joined.rank, size: joined.size };
   if (world) checkShardable(cfg, world);
   torch.checkDevice(cfg.device ?? 'cpu');
@@ -441,29 +441,6 @@ export function trainStep(run: Run, step: number): Metrics {
 // process computes exactly what it did before data parallelism existed.
 // ---------------------------------------------------------------------------------------------------------
 
-/**
- * Joins the process group named by torchrun's variables (WORLD_SIZE > 1), or uses the one the caller already
- * joined; `owned` says whether the trainer leaves it at the end.
- */
-function joinWorld(): (World & { owned: boolean }) | null {
-  if (dist.isInitialized()) {
-    const size = dist.getWorldSize();
-    return size > 1 ? { rank: dist.getRank(), size, owned: false } : null;
-  }
-  const env = dist.launchEnv();
-  if (env === null || env.worldSize === 1) return null;
-  // a launched worker never outlives its launcher (corl train --nproc / corl launch)
-  if (process.env.CORL_LAUNCHER_PID !== undefined && Number(process.env.CORL_LAUNCHER_PID) === process.ppid)
-    dist.dieWithParent();
-  dist.initProcessGroup({
-    backend: 'gloo',
-    rank: env.rank,
-    worldSize: env.worldSize,
-    initMethod: `tcp://${env.masterAddr}:${env.masterPort}`,
-    timeoutMs: dist.timeoutFromEnv(),
-  });
-  return { rank: env.rank, size: env.worldSize, owned: true };
-}
 
 /** The split of every batch over the ranks (see Shard); a config that does not split is one clear line. */
 export function shardLayout(cfg: TrainConfig, world: World): Shard {
