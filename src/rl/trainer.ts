@@ -441,7 +441,6 @@ export function trainStep(run: Run, step: number): Metrics {
 // process computes exactly what it did before data parallelism existed.
 // ---------------------------------------------------------------------------------------------------------
 
-
 /** The split of every batch over the ranks (see Shard); a config that does not split is one clear line. */
 export function shardLayout(cfg: TrainConfig, world: World): Shard {
   const P = cfg.batch_size;
