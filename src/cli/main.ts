@@ -16,8 +16,9 @@ program
   .configureOutput({ outputError: (str, write) => write(str) });
 
 try {
-  // Imported here, not at the top: loading the commands loads the libtorch addon, and an addon that is not
-  // built yet is a user's mistake like any other (one line, exit 2), not a stack trace.
+  // Imported inside the handler, not at the top: should loading a command's module fail (an addon that is not
+  // built yet, for one), that is reported like any other error, in one line. The command modules load the
+  // libtorch addon only when a command that needs it runs, so help and option errors work without it.
   const { registerCommands } = await import('./commands.js');
   registerCommands(program);
   await program.parseAsync(process.argv);
