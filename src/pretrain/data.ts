@@ -40,10 +40,8 @@ import { renderScene } from '../world/render.js';
 import { Rng, deriveSeed } from '../world/rng.js';
 import { SceneStream, type SceneItem, type Split } from '../world/dataset.js';
 import { CAPTION_QUESTION, OPTION_LETTERS, formatCompletion } from '../world/templates.js';
-
 import { IMAGE_KINDS, type Mix, type TextKind } from './row-kinds.js';
 
-export { IMAGE_KINDS, ROW_KINDS, TEXT_KINDS, type Mix, type RowKind, type TextKind } from './row-kinds.js';
 /** The understanding kinds asked without an image (the fact stated in the prompt). */
 const TEXT_ONLY_KINDS: readonly TextKind[] = ['mcq_text', 'pope_text'];
 

@@ -31,15 +31,13 @@ import { deriveSeed } from '../world/rng.js';
 import { F } from '../torch/index.js';
 import {
   SftData,
-  TEXT_KINDS,
   type GenRow,
   type McAnswer,
-  type Mix,
   type PopeThink,
   type PositionThink,
-  type TextKind,
   type TextRow,
 } from './data.js';
+import { TEXT_KINDS, type Mix, type TextKind } from './row-kinds.js';
 import { KVCache } from '../torch/index.js';
 import { pixelTensor, vitPixels } from '../model/preprocess.js';
 import { Budget, LogEvery, warmupCosine, type LoopLog, type LoopOptions } from './schedule.js';

@@ -1,7 +1,7 @@
 /**
  * `corl pipeline --preset world-micro` end to end: killed after stage 1 (its running stages with it), then
- * rerun with the same folder, it resumes after the last finished stage and writes a report whose main table has every stage, and whose
- * training curves carry the held-out evaluations of the runs.
+ * rerun with the same folder, it resumes after the last finished stage and writes a report whose main table
+ * has every stage, and whose training curves carry the held-out evaluations of the runs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
