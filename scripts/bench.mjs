@@ -36,9 +36,9 @@ function runJson(cmd, args, env) {
   return JSON.parse(line);
 }
 
-// corl pins OpenBLAS's kernels (src/torch/blas-kernels.ts); the PyTorch reference runs on the same ones
+// corl pins its CPU kernels (src/torch/cpu-kernels.ts); the PyTorch reference runs on the same ones
 register();
-(await import('../src/torch/blas-kernels.ts')).pinBlasKernels();
+(await import('../src/torch/cpu-kernels.ts')).pinCpuKernels();
 
 const python = findPython();
 if (!python) console.error('note: no python3 with torch found; reporting corl only (Debian: apt-get install python3-torch)');

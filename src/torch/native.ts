@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
-import { pinBlasKernels } from './blas-kernels.js';
+import { pinCpuKernels } from './cpu-kernels.js';
 
 /** An opaque handle to a native at::Tensor (a Napi::External). */
 export type Handle = { readonly __brand: 'TensorHandle' };
@@ -22,7 +22,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const addonPath = process.env.CORL_ADDON ?? join(root, 'native', 'build', 'Release', 'corl_torch.node');
 
 function load(): NativeBinding {
-  pinBlasKernels(); // before libopenblas loads with the addon: the same kernels, so the same numbers, anywhere
+  pinCpuKernels(); // before libtorch loads with the addon: the same kernels, so the same numbers, anywhere
   if (!existsSync(addonPath)) {
     throw new UserError(
       `the libtorch addon is not built (${addonPath} is missing): run "npm run build:native"`,
